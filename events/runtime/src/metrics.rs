@@ -1,0 +1,210 @@
+//! Process metrics in the Prometheus text format, served at `/metrics`.
+//!
+//! One [`Metrics`] per process, cloned into every task that records something. Names follow
+//! Prometheus conventions (`_total` for counters, base units in seconds).
+
+use std::sync::Arc;
+
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    TextEncoder,
+};
+
+/// Latency buckets from 100 µs to 10 s.
+const LATENCY_BUCKETS: &[f64] = &[
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+    5.0, 10.0,
+];
+
+/// The runtime's metrics; cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Metrics {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    registry: Registry,
+    consumed: IntCounterVec,
+    produced: IntCounterVec,
+    dead_lettered: IntCounterVec,
+    duplicates: IntCounterVec,
+    handler_seconds: HistogramVec,
+    lag: IntGaugeVec,
+    outbox_backlog: IntGauge,
+    relay_seconds: HistogramVec,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// A fresh set of metrics, all at zero.
+    pub fn new() -> Self {
+        let registry = Registry::new();
+        let counter = |name: &str, help: &str, labels: &[&str]| {
+            let c = IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric");
+            registry
+                .register(Box::new(c.clone()))
+                .expect("unique metric");
+            c
+        };
+        let histogram = |name: &str, help: &str, labels: &[&str]| {
+            let opts = HistogramOpts::new(name, help).buckets(LATENCY_BUCKETS.to_vec());
+            let h = HistogramVec::new(opts, labels).expect("valid metric");
+            registry
+                .register(Box::new(h.clone()))
+                .expect("unique metric");
+            h
+        };
+        let consumed = counter(
+            "eventmart_events_consumed_total",
+            "Events whose effect was committed, by topic.",
+            &["topic"],
+        );
+        let produced = counter(
+            "eventmart_events_produced_total",
+            "Events acknowledged by the broker, by topic.",
+            &["topic"],
+        );
+        let dead_lettered = counter(
+            "eventmart_events_dead_lettered_total",
+            "Records sent to a dead-letter topic, by original topic and error kind.",
+            &["topic", "kind"],
+        );
+        let duplicates = counter(
+            "eventmart_events_duplicate_total",
+            "Records skipped because their event had already been applied, by topic.",
+            &["topic"],
+        );
+        let handler_seconds = histogram(
+            "eventmart_handler_duration_seconds",
+            "Time to apply one event, including its database transaction, by topic.",
+            &["topic"],
+        );
+        let relay_seconds = histogram(
+            "eventmart_relay_latency_seconds",
+            "Time from an event's commit in the outbox to the broker's acknowledgement.",
+            &["topic"],
+        );
+        let lag = IntGaugeVec::new(
+            Opts::new(
+                "eventmart_consumer_lag",
+                "Records between the consumer's position and the partition's end.",
+            ),
+            &["topic", "partition"],
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(lag.clone()))
+            .expect("unique metric");
+        let outbox_backlog = IntGauge::new(
+            "eventmart_outbox_backlog",
+            "Committed events not yet acknowledged by the broker.",
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(outbox_backlog.clone()))
+            .expect("unique metric");
+        Self {
+            inner: Arc::new(Inner {
+                registry,
+                consumed,
+                produced,
+                dead_lettered,
+                duplicates,
+                handler_seconds,
+                lag,
+                outbox_backlog,
+                relay_seconds,
+            }),
+        }
+    }
+
+    /// `n` events from `topic` had their effect committed.
+    pub fn consumed(&self, topic: &str, n: u64) {
+        self.inner.consumed.with_label_values(&[topic]).inc_by(n);
+    }
+
+    /// `n` events were acknowledged by the broker on `topic`.
+    pub fn produced(&self, topic: &str, n: u64) {
+        self.inner.produced.with_label_values(&[topic]).inc_by(n);
+    }
+
+    /// A record of `topic` went to its dead-letter topic for an error of `kind`.
+    pub fn dead_lettered(&self, topic: &str, kind: &str) {
+        self.inner
+            .dead_lettered
+            .with_label_values(&[topic, kind])
+            .inc();
+    }
+
+    /// A record of `topic` carried an event already applied, and was skipped.
+    pub fn duplicate(&self, topic: &str) {
+        self.inner.duplicates.with_label_values(&[topic]).inc();
+    }
+
+    /// Applying one event of `topic` took `seconds`.
+    pub fn handled(&self, topic: &str, seconds: f64) {
+        self.inner
+            .handler_seconds
+            .with_label_values(&[topic])
+            .observe(seconds);
+    }
+
+    /// The consumer of `topic`/`partition` is `lag` records behind the end.
+    pub fn set_lag(&self, topic: &str, partition: i32, lag: i64) {
+        self.inner
+            .lag
+            .with_label_values(&[topic, &partition.to_string()])
+            .set(lag);
+    }
+
+    /// `n` committed events wait for the relay.
+    pub fn set_outbox_backlog(&self, n: i64) {
+        self.inner.outbox_backlog.set(n);
+    }
+
+    /// An event of `topic` reached the broker `seconds` after its commit.
+    pub fn relayed(&self, topic: &str, seconds: f64) {
+        self.inner
+            .relay_seconds
+            .with_label_values(&[topic])
+            .observe(seconds);
+    }
+
+    /// Every metric in the Prometheus text exposition format (version 0.0.4).
+    pub fn render(&self) -> String {
+        let mut out = Vec::new();
+        // Encoding into a Vec cannot fail for the text format.
+        let _ = TextEncoder::new().encode(&self.inner.registry.gather(), &mut out);
+        String::from_utf8_lossy(&out).into_owned()
+    }
+
+    /// The content type of [`Metrics::render`]'s output.
+    pub const CONTENT_TYPE: &'static str = "text/plain; version=0.0.4; charset=utf-8";
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recorded_figures_appear_in_the_text_format() {
+        let metrics = Metrics::new();
+        metrics.consumed("orders", 3);
+        metrics.dead_lettered("orders", "schema_invalid");
+        metrics.set_lag("orders", 2, 17);
+        metrics.handled("orders", 0.002);
+        let text = metrics.render();
+        assert!(text.contains("eventmart_events_consumed_total{topic=\"orders\"} 3"));
+        assert!(text.contains(
+            "eventmart_events_dead_lettered_total{kind=\"schema_invalid\",topic=\"orders\"} 1"
+        ));
+        assert!(text.contains("eventmart_consumer_lag{partition=\"2\",topic=\"orders\"} 17"));
+        assert!(text.contains("eventmart_handler_duration_seconds_count{topic=\"orders\"} 1"));
+    }
+}
