@@ -153,4 +153,3 @@ fn formats_print_their_schema_id() {
         "avro (schema id 3)"
     );
 }
-
