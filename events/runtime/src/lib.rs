@@ -3,14 +3,22 @@
 //! - [`db`]: storage chosen by `DATABASE_URL` (SQLite locally, PostgreSQL in production).
 //! - [`kafka`]: client configuration and idempotent topic provisioning.
 //! - [`decider`]: the pure `decide`/`evolve` shape of every aggregate.
+//! - [`journal`]: appending events with their state change, and the outbox relay to Kafka.
+//! - [`command`]: helpers for command endpoints (idempotency keys, position tokens).
+//! - [`consumer`]: consumers whose effects apply exactly once, and dead-lettering.
+//! - [`dlq`]: dead-letter topics: what goes there, and replaying it.
 //! - [`metrics`]: Prometheus metrics.
 //! - [`process`]: configuration, shutdown, health and metrics endpoints.
 //! - [`testing`]: real brokers and fresh databases for integration tests.
 //!
 //! It is not where event shapes live: those are in `eventmart-events`.
 
+pub mod command;
+pub mod consumer;
 pub mod db;
 pub mod decider;
+pub mod dlq;
+pub mod journal;
 pub mod kafka;
 pub mod metrics;
 pub mod process;

@@ -1,0 +1,194 @@
+//! The consumer's two tables (migration `9002_consumer.sql`): the next offset of each
+//! partition and the events already taken care of, read and written inside the caller's
+//! transaction. The same SQL runs on SQLite and PostgreSQL.
+
+use std::collections::{BTreeMap, HashSet};
+
+use sqlx::{AnyConnection, AnyPool, Row};
+use uuid::Uuid;
+
+fn now_millis() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+/// Every partition position `group` has stored: the offset of the next record to apply, by
+/// (topic, partition).
+pub async fn stored_offsets(
+    pool: &AnyPool,
+    group: &str,
+) -> Result<BTreeMap<(String, i32), i64>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT topic, partition_id, next_offset FROM consumer_offsets WHERE consumer_group = $1",
+    )
+    .bind(group)
+    .fetch_all(pool)
+    .await?;
+    rows.iter()
+        .map(|row| {
+            let partition: i64 = row.try_get("partition_id")?;
+            Ok((
+                (row.try_get("topic")?, partition as i32),
+                row.try_get("next_offset")?,
+            ))
+        })
+        .collect()
+}
+
+/// The stored next offset of one partition, if any, read outside a transaction.
+pub(crate) async fn stored_offset(
+    pool: &AnyPool,
+    group: &str,
+    topic: &str,
+    partition: i32,
+) -> Result<Option<i64>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT next_offset FROM consumer_offsets \
+         WHERE consumer_group = $1 AND topic = $2 AND partition_id = $3",
+    )
+    .bind(group)
+    .bind(topic)
+    .bind(i64::from(partition))
+    .fetch_optional(pool)
+    .await
+}
+
+/// Reads a partition's next offset inside `tx`, creating its row at 0 if missing, and holds
+/// the row until `tx` ends (on PostgreSQL a row lock; on SQLite the write lock). A second
+/// owner of the partition (during a rebalance) waits here and then sees what the first
+/// committed, so overlapping owners never apply a record twice.
+pub(crate) async fn lock_offset(
+    tx: &mut AnyConnection,
+    group: &str,
+    topic: &str,
+    partition: i32,
+) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(
+        "INSERT INTO consumer_offsets (consumer_group, topic, partition_id, next_offset, updated_at) \
+         VALUES ($1, $2, $3, 0, $4) \
+         ON CONFLICT (consumer_group, topic, partition_id) \
+         DO UPDATE SET next_offset = consumer_offsets.next_offset \
+         RETURNING next_offset",
+    )
+    .bind(group)
+    .bind(topic)
+    .bind(i64::from(partition))
+    .bind(now_millis())
+    .fetch_one(tx)
+    .await
+}
+
+/// Moves a partition's next offset forward to `next` (never back).
+pub(crate) async fn advance_offset(
+    tx: &mut AnyConnection,
+    group: &str,
+    topic: &str,
+    partition: i32,
+    next: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE consumer_offsets SET next_offset = $4, updated_at = $5 \
+         WHERE consumer_group = $1 AND topic = $2 AND partition_id = $3 AND next_offset < $4",
+    )
+    .bind(group)
+    .bind(topic)
+    .bind(i64::from(partition))
+    .bind(next)
+    .bind(now_millis())
+    .execute(tx)
+    .await?;
+    Ok(())
+}
+
+/// Where a record was read.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Position<'a> {
+    pub(crate) topic: &'a str,
+    pub(crate) partition: i32,
+    pub(crate) offset: i64,
+}
+
+/// Records each of `events` (distinct ids, each with the offset of its record in
+/// `topic`/`partition`) as applied unless it already is, in as few statements as possible.
+/// Returns the ids written: the others were applied before (or by a concurrent owner, once
+/// that one committed), so their records are duplicates.
+pub(crate) async fn claim(
+    tx: &mut AnyConnection,
+    group: &str,
+    topic: &str,
+    partition: i32,
+    events: &[(Uuid, i64)],
+) -> Result<HashSet<Uuid>, sqlx::Error> {
+    /// Rows per statement: well under both engines' limits on bound parameters.
+    const ROWS: usize = 100;
+    let mut claimed = HashSet::with_capacity(events.len());
+    let now = now_millis();
+    for chunk in events.chunks(ROWS) {
+        let mut sql = String::from(
+            "INSERT INTO consumer_processed \
+             (consumer_group, event_id, outcome, topic, partition_id, record_offset, processed_at) \
+             VALUES ",
+        );
+        for row in 0..chunk.len() {
+            let p = row * 3;
+            if row > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str(&format!(
+                "($1, ${}, 'applied', $2, $3, ${}, ${})",
+                p + 4,
+                p + 5,
+                p + 6
+            ));
+        }
+        sql.push_str(
+            " ON CONFLICT (consumer_group, event_id) DO UPDATE SET \
+             outcome = excluded.outcome, topic = excluded.topic, \
+             partition_id = excluded.partition_id, record_offset = excluded.record_offset, \
+             processed_at = excluded.processed_at \
+             WHERE consumer_processed.outcome <> 'applied' \
+             RETURNING event_id",
+        );
+        let mut query = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql))
+            .bind(group)
+            .bind(topic)
+            .bind(i64::from(partition));
+        for (event_id, offset) in chunk {
+            query = query.bind(event_id.to_string()).bind(*offset).bind(now);
+        }
+        for id in query.fetch_all(&mut *tx).await? {
+            if let Ok(id) = Uuid::parse_str(&id) {
+                claimed.insert(id);
+            }
+        }
+    }
+    Ok(claimed)
+}
+
+/// Records `event_id` as dead-lettered, unless it is applied already (then it stays so), so
+/// that it is applied when it comes back from the dead-letter topic.
+pub(crate) async fn mark_dead_lettered(
+    tx: &mut AnyConnection,
+    group: &str,
+    event_id: Uuid,
+    at: Position<'_>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO consumer_processed \
+         (consumer_group, event_id, outcome, topic, partition_id, record_offset, processed_at) \
+         VALUES ($1, $2, 'dead_lettered', $3, $4, $5, $6) \
+         ON CONFLICT (consumer_group, event_id) DO UPDATE SET \
+         outcome = excluded.outcome, topic = excluded.topic, \
+         partition_id = excluded.partition_id, record_offset = excluded.record_offset, \
+         processed_at = excluded.processed_at \
+         WHERE consumer_processed.outcome <> 'applied'",
+    )
+    .bind(group)
+    .bind(event_id.to_string())
+    .bind(at.topic)
+    .bind(i64::from(at.partition))
+    .bind(at.offset)
+    .bind(now_millis())
+    .execute(tx)
+    .await?;
+    Ok(())
+}

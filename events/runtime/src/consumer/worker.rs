@@ -1,0 +1,391 @@
+//! One partition's worker: takes the partition's records in order, in batches, and applies
+//! each batch in one database transaction together with the events' ids and the partition's
+//! next offset. Transient failures are retried; a poison record is isolated and handed to
+//! [dead-lettering](super::dead_letter) while the records around it apply as usual.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use eventmart_events::{DecodeError, Decoded};
+use rdkafka::Offset;
+use rdkafka::consumer::Consumer as _;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+use uuid::Uuid;
+
+use super::context::{Tp, lock};
+use super::handler::{Handler, HandlerError, Incoming};
+use super::partition::{Env, Flow, Record, single};
+use super::store;
+use crate::dlq;
+
+/// The worker was told to stop while its batch was waiting out a failure: the batch is left
+/// uncommitted, to be read again by the partition's next owner.
+pub(super) struct Abandoned;
+
+/// A record and what decoding it gave (a poison record's error; transient ones are retried
+/// until they go away).
+pub(super) struct Item {
+    pub(super) record: Record,
+    pub(super) decoded: Result<Decoded, DecodeError>,
+}
+
+/// What one transaction did.
+pub(super) struct Committed {
+    pub(super) applied: u64,
+    pub(super) duplicates: u64,
+    pub(super) next: i64,
+}
+
+/// Why a transaction was rolled back.
+enum Rollback {
+    /// Try the same records again later.
+    Transient(String),
+    /// The handler gave up on the record at this index of the slice.
+    Permanent { index: usize, reason: String },
+}
+
+fn transient(error: sqlx::Error) -> Rollback {
+    Rollback::Transient(format!("database: {error}"))
+}
+
+/// Applies one partition's records; lives until told to stop or its queue closes.
+pub(super) struct Worker<H> {
+    pub(super) env: Arc<Env<H>>,
+    pub(super) tp: Tp,
+    receiver: mpsc::UnboundedReceiver<Record>,
+    pub(super) stop: CancellationToken,
+    flow: Arc<Flow>,
+    /// Records below this offset are known to be applied.
+    next: Option<i64>,
+    /// How often the handler has been called per offset, for [`Incoming::attempt`].
+    attempts: HashMap<i64, u32>,
+    /// The offset whose handler failed permanently, and how many times.
+    permanent: Option<(i64, u32)>,
+}
+
+impl<H: Handler> Worker<H> {
+    pub(super) fn new(
+        env: Arc<Env<H>>,
+        tp: Tp,
+        receiver: mpsc::UnboundedReceiver<Record>,
+        stop: CancellationToken,
+        flow: Arc<Flow>,
+    ) -> Self {
+        let next = env.shared.position(&tp);
+        Self {
+            env,
+            tp,
+            receiver,
+            stop,
+            flow,
+            next,
+            attempts: HashMap::new(),
+            permanent: None,
+        }
+    }
+
+    pub(super) async fn run(mut self) {
+        // Another member may have moved the partition on since this process last owned it:
+        // what it applied is skipped without being decoded. (Correctness does not depend on
+        // this: each transaction reads the stored offset again.)
+        let (topic, partition) = (self.tp.0.as_str(), self.tp.1);
+        if let Ok(Some(next)) = store::stored_offset(
+            &self.env.db.pool,
+            &self.env.config.group_id,
+            topic,
+            partition,
+        )
+        .await
+        {
+            self.next = Some(self.next.map_or(next, |n| n.max(next)));
+            self.env.shared.advance(&self.tp, next);
+        }
+        loop {
+            let first = tokio::select! {
+                biased;
+                () = self.stop.cancelled() => break,
+                record = self.receiver.recv() => match record {
+                    Some(record) => record,
+                    None => break,
+                },
+            };
+            let batch = self.fill(first).await;
+            if self.process(batch).await.is_err() {
+                tracing::info!(topic = %self.tp.0, partition = self.tp.1, "in-flight batch abandoned");
+                break;
+            }
+        }
+    }
+
+    /// A batch starting with `first`: whatever else is queued, up to the maximum, waiting up
+    /// to the linger time for more.
+    async fn fill(&mut self, first: Record) -> Vec<Record> {
+        let max = self.env.config.batch_max.max(1);
+        let mut batch = vec![first];
+        while batch.len() < max {
+            match self.receiver.try_recv() {
+                Ok(record) => batch.push(record),
+                Err(_) => break,
+            }
+        }
+        let linger = self.env.config.linger;
+        if !linger.is_zero() {
+            let until = tokio::time::Instant::now() + linger;
+            while batch.len() < max {
+                match tokio::time::timeout_at(until, self.receiver.recv()).await {
+                    Ok(Some(record)) => batch.push(record),
+                    _ => break,
+                }
+            }
+        }
+        let left = self.flow.queued.fetch_sub(batch.len(), Ordering::AcqRel) - batch.len();
+        if left <= self.env.config.read_ahead().1 {
+            let mut paused = lock(&self.flow.paused);
+            if *paused {
+                *paused = false;
+                let _ = self.env.consumer.resume(&single(&self.tp, Offset::Invalid));
+            }
+        }
+        batch
+    }
+
+    async fn process(&mut self, batch: Vec<Record>) -> Result<(), Abandoned> {
+        let mut items = Vec::with_capacity(batch.len());
+        for record in batch {
+            if self.next.is_some_and(|next| record.offset < next) {
+                continue;
+            }
+            let decoded = self.decode(&record).await?;
+            items.push(Item { record, decoded });
+        }
+        let mut rest = &items[..];
+        while let Some(first) = rest.first() {
+            if let Err(error) = &first.decoded {
+                let reason = error.to_string();
+                self.dead_letter(first, error.kind(), &reason).await?;
+                rest = &rest[1..];
+            } else {
+                let run = rest.iter().take_while(|i| i.decoded.is_ok()).count();
+                let done = self.apply(&rest[..run]).await?;
+                rest = &rest[done..];
+            }
+        }
+        Ok(())
+    }
+
+    /// Decodes `record`, waiting out a registry outage.
+    async fn decode(&self, record: &Record) -> Result<Result<Decoded, DecodeError>, Abandoned> {
+        let mut failures = 0;
+        loop {
+            match self
+                .env
+                .codec
+                .decode(&record.raw(&self.tp.0, self.tp.1))
+                .await
+            {
+                Err(error) if error.is_transient() => {
+                    failures += 1;
+                    tracing::warn!(topic = %self.tp.0, partition = self.tp.1, offset = record.offset,
+                        %error, failures, "cannot decode yet; retrying");
+                    self.pause(failures).await?;
+                }
+                decoded => return Ok(decoded),
+            }
+        }
+    }
+
+    /// Applies a run of decoded records, as many as possible in one transaction. Returns how
+    /// many of them are settled (applied, skipped or dead-lettered): all of them, or those
+    /// before one whose handler failed permanently, which is retried alone next time and
+    /// dead-lettered once it has failed `max_handler_attempts` times.
+    async fn apply(&mut self, run: &[Item]) -> Result<usize, Abandoned> {
+        let isolated = self
+            .permanent
+            .is_some_and(|(offset, _)| offset == run[0].record.offset);
+        let mut limit = if isolated { 1 } else { run.len() };
+        let mut transient_failures = 0;
+        loop {
+            match self.transaction(&run[..limit]).await {
+                Ok(committed) => {
+                    self.committed(&committed);
+                    // A record that failed before and has now been applied is forgiven.
+                    self.permanent
+                        .take_if(|(offset, _)| *offset < committed.next);
+                    return Ok(limit);
+                }
+                Err(Rollback::Transient(reason)) => {
+                    transient_failures += 1;
+                    tracing::warn!(topic = %self.tp.0, partition = self.tp.1, records = limit,
+                        %reason, failures = transient_failures, "batch rolled back; retrying");
+                    self.pause(transient_failures).await?;
+                }
+                Err(Rollback::Permanent { index, reason }) => {
+                    let offset = run[index].record.offset;
+                    let failures = match self.permanent {
+                        Some((failed, n)) if failed == offset => n + 1,
+                        _ => 1,
+                    };
+                    self.permanent = Some((offset, failures));
+                    if index > 0 {
+                        // Commit the records before it; it is retried alone afterwards.
+                        limit = index;
+                        continue;
+                    }
+                    if failures >= self.env.config.max_handler_attempts {
+                        self.dead_letter(&run[0], dlq::HANDLER_FAILED, &reason)
+                            .await?;
+                        self.permanent = None;
+                        return Ok(1);
+                    }
+                    tracing::warn!(topic = %self.tp.0, partition = self.tp.1, offset, %reason,
+                        failures, "handler failed; retrying the event alone");
+                    limit = 1;
+                    self.pause(failures).await?;
+                }
+            }
+        }
+    }
+
+    /// One transaction over `items`: lock the partition's offset row, apply each record not
+    /// applied before, store the next offset, commit.
+    async fn transaction(&mut self, items: &[Item]) -> Result<Committed, Rollback> {
+        let env = self.env.clone();
+        let group = env.config.group_id.as_str();
+        let (topic, partition) = (self.tp.0.as_str(), self.tp.1);
+        let mut tx = env.db.pool.begin().await.map_err(transient)?;
+        let stored = store::lock_offset(&mut tx, group, topic, partition)
+            .await
+            .map_err(transient)?;
+        let mut committed = Committed {
+            applied: 0,
+            duplicates: 0,
+            next: stored,
+        };
+        // Which events are new, in one statement for the batch; an event repeated within the
+        // batch counts once, at its first record.
+        let mut seen = HashSet::with_capacity(items.len());
+        let candidates: Vec<(Uuid, i64)> = items
+            .iter()
+            .filter(|item| item.record.offset >= stored)
+            .filter_map(|item| {
+                let event_id = item.decoded.as_ref().ok()?.envelope.event_id;
+                seen.insert(event_id)
+                    .then_some((event_id, item.record.offset))
+            })
+            .collect();
+        let mut new_events = store::claim(&mut tx, group, topic, partition, &candidates)
+            .await
+            .map_err(transient)?;
+        for (index, item) in items.iter().enumerate() {
+            let record = &item.record;
+            committed.next = committed.next.max(record.offset + 1);
+            let Ok(decoded) = &item.decoded else { continue };
+            if record.offset < stored {
+                // Another owner of the partition got here first.
+                continue;
+            }
+            let event_id = decoded.envelope.event_id;
+            if !new_events.remove(&event_id) {
+                tracing::debug!(%event_id, topic, partition, offset = record.offset, "duplicate skipped");
+                committed.duplicates += 1;
+                continue;
+            }
+            let attempt = self.attempts.entry(record.offset).or_insert(0);
+            *attempt += 1;
+            let incoming = Incoming {
+                key: record.key.as_deref(),
+                attempt: *attempt,
+                ..Incoming::new(decoded, topic, partition, record.offset)
+            };
+            let span = record_span(&incoming);
+            let started = Instant::now();
+            let result = env
+                .handler
+                .handle(&mut tx, &incoming)
+                .instrument(span)
+                .await;
+            env.metrics.handled(topic, started.elapsed().as_secs_f64());
+            match result {
+                Ok(()) => committed.applied += 1,
+                Err(HandlerError::Transient(error)) => {
+                    let _ = tx.rollback().await;
+                    return Err(Rollback::Transient(format!(
+                        "handler, event {event_id}: {error}"
+                    )));
+                }
+                Err(HandlerError::Permanent(error)) => {
+                    let _ = tx.rollback().await;
+                    return Err(Rollback::Permanent {
+                        index,
+                        reason: error.to_string(),
+                    });
+                }
+            }
+        }
+        store::advance_offset(&mut tx, group, topic, partition, committed.next)
+            .await
+            .map_err(transient)?;
+        tx.commit().await.map_err(transient)?;
+        Ok(committed)
+    }
+
+    /// After a commit: remember the position, count, and tell Kafka (for tools and lag; the
+    /// database stays the truth).
+    pub(super) fn committed(&mut self, committed: &Committed) {
+        let env = &self.env;
+        let topic = self.tp.0.as_str();
+        self.next = Some(self.next.map_or(committed.next, |n| n.max(committed.next)));
+        self.attempts.retain(|&offset, _| offset >= committed.next);
+        env.shared.advance(&self.tp, committed.next);
+        env.metrics.consumed(topic, committed.applied);
+        for _ in 0..committed.duplicates {
+            env.metrics.duplicate(topic);
+        }
+        // The client commits stored offsets in the background every `kafka_commit_interval`
+        // (and when it gives partitions up): a commit per transaction would flood the group
+        // coordinator. Storing fails for a partition no longer assigned; that is harmless.
+        let offsets = single(&self.tp, Offset::Offset(committed.next));
+        if let Err(error) = env.consumer.store_offsets(&offsets) {
+            tracing::debug!(topic, partition = self.tp.1, %error, "Kafka offset not stored");
+        }
+    }
+
+    /// Waits before retry number `failures`, unless told to stop.
+    pub(super) async fn pause(&self, failures: u32) -> Result<(), Abandoned> {
+        let wait = self.env.config.backoff(failures);
+        tokio::select! {
+            () = tokio::time::sleep(wait) => Ok(()),
+            () = self.stop.cancelled() => Err(Abandoned),
+        }
+    }
+}
+
+/// The span handling one record runs in: the event's ids, and the trace it continues.
+fn record_span(incoming: &Incoming<'_>) -> tracing::Span {
+    let envelope = incoming.envelope();
+    let span = tracing::info_span!(
+        "event",
+        event_id = %envelope.event_id,
+        event_type = %envelope.event_type,
+        correlation_id = %envelope.correlation_id,
+        causation_id = tracing::field::Empty,
+        topic = incoming.topic,
+        partition = incoming.partition,
+        offset = incoming.offset,
+        attempt = incoming.attempt,
+        trace_id = tracing::field::Empty,
+        parent_span_id = tracing::field::Empty,
+    );
+    if let Some(causation_id) = envelope.causation_id {
+        span.record("causation_id", tracing::field::display(causation_id));
+    }
+    if let Some(trace) = incoming.trace {
+        span.record("trace_id", trace.trace_id());
+        span.record("parent_span_id", trace.span_id());
+    }
+    span
+}
