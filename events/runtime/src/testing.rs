@@ -179,23 +179,27 @@ impl TestDatabase {
     }
 }
 
-/// The path of one of this workspace's binaries, built next to the running test
-/// (`scripts/test` builds them all before running tests).
+/// The path of one of this workspace's binaries or examples, built next to the running test
+/// (`scripts/test` builds binaries before running tests; building tests builds examples).
 pub fn binary(name: &str) -> anyhow::Result<std::path::PathBuf> {
     let exe = std::env::current_exe()?;
-    // target/<profile>/deps/<test>-<hash> → target/<profile>/<name>
+    // target/<profile>/deps/<test>-<hash> → target/<profile>/<name> or …/examples/<name>
     let profile_dir = exe
         .parent()
         .and_then(Path::parent)
         .context("test executable has no target folder")?;
-    let path = profile_dir.join(name);
-    if !path.exists() {
-        bail!(
-            "{} is missing: build it first (cargo build --bins)",
-            path.display()
-        );
-    }
-    Ok(path)
+    [
+        profile_dir.join(name),
+        profile_dir.join("examples").join(name),
+    ]
+    .into_iter()
+    .find(|path| path.exists())
+    .with_context(|| {
+        format!(
+            "{name} is not built in {}: run cargo build --bins --examples",
+            profile_dir.display()
+        )
+    })
 }
 
 /// One of this workspace's binaries running as a real process, killed when dropped. Its
@@ -247,6 +251,46 @@ impl TestProcess {
     pub async fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill().await;
+        }
+    }
+
+    /// Sends SIGTERM and waits up to `deadline` for the process to exit, returning its status.
+    pub async fn terminate(
+        &mut self,
+        deadline: Duration,
+    ) -> anyhow::Result<std::process::ExitStatus> {
+        let child = self
+            .child
+            .as_mut()
+            .context("the process was already stopped")?;
+        let pid = child.id().context("the process has already exited")?;
+        let sent = Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status()
+            .await?;
+        if !sent.success() {
+            bail!("could not signal {} (pid {pid})", self.name);
+        }
+        match tokio::time::timeout(deadline, child.wait()).await {
+            Ok(status) => Ok(status?),
+            Err(_) => bail!(
+                "{} still runs {deadline:?} after SIGTERM:\n{}",
+                self.name,
+                self.log()
+            ),
+        }
+    }
+
+    /// Whether the process has exited with success; `false` while it runs; an error (with its
+    /// log) if it failed.
+    pub fn exited_successfully(&mut self) -> anyhow::Result<bool> {
+        let Some(child) = self.child.as_mut() else {
+            return Ok(false);
+        };
+        match child.try_wait()? {
+            None => Ok(false),
+            Some(status) if status.success() => Ok(true),
+            Some(status) => bail!("{} exited with {status}:\n{}", self.name, self.log()),
         }
     }
 
