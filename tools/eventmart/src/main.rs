@@ -1,7 +1,8 @@
-//! `eventmart`: the operator's tool. Provisions topics, registers the event schemas, and
-//! decodes records into readable JSON.
+//! `eventmart`: the operator's tool. Provisions topics, registers the event schemas, decodes
+//! records into readable JSON, and lists and replays dead letters.
 
 mod decode;
+mod dlq;
 mod schemas;
 mod topics;
 
@@ -31,6 +32,9 @@ enum Command {
     Schemas(SchemasCommand),
     /// Read records from a topic and print each decoded, as JSON (errors included).
     Decode(decode::DecodeArgs),
+    /// List a topic's dead letters, or replay them onto the topic.
+    #[command(subcommand)]
+    Dlq(DlqCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -53,6 +57,15 @@ enum TopicsCommand {
         #[arg(long)]
         names: bool,
     },
+}
+
+#[derive(Debug, Subcommand)]
+enum DlqCommand {
+    /// Print one line per dead letter: partition:offset, kind, original position, message.
+    List(dlq::DlqArgs),
+    /// Re-produce dead letters onto their original topic with their original key, value and
+    /// headers; reads up to the dead-letter topic's end as of the start.
+    Replay(dlq::DlqArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -82,6 +95,8 @@ async fn main() -> ExitCode {
         Command::Topics(TopicsCommand::List { names }) => topics::list(&cli.conn, names).await,
         Command::Schemas(SchemasCommand::Register) => schemas::register(&cli.conn).await,
         Command::Decode(args) => decode::run(&cli.conn, args).await,
+        Command::Dlq(DlqCommand::List(args)) => dlq::list(&cli.conn, args).await,
+        Command::Dlq(DlqCommand::Replay(args)) => dlq::replay(&cli.conn, args).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
