@@ -1,0 +1,35 @@
+//! `eventmart-bench`: measures the system against the broker it runs on. Every figure is
+//! printed beside a raw baseline measured in the same run on the same broker, because the
+//! absolute numbers move with the machine and the broker; the ratio is what to compare.
+//!
+//! It needs a broker and a schema registry (`scripts/up` starts both) and, for the
+//! PostgreSQL figures, a PostgreSQL server; each run uses fresh topics and databases.
+
+mod runtime;
+
+use clap::{Parser, Subcommand};
+use eventmart_runtime::process::Connections;
+
+/// Benchmarks of eventmart, as ratios to raw Kafka clients on the same broker.
+#[derive(Debug, Parser)]
+#[command(name = "eventmart-bench", version, about)]
+struct Cli {
+    #[command(flatten)]
+    connections: Connections,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// The event runtime: append + relay, exactly-once consumers, relay latency.
+    Runtime(runtime::Args),
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Runtime(args) => runtime::run(&cli.connections, args).await,
+    }
+}
