@@ -116,6 +116,16 @@ impl World {
                 .and_then(|h| h.value)
                 .map(|v| String::from_utf8_lossy(v).into_owned())
                 .expect("event_id header");
+            let traceparent = headers
+                .iter()
+                .find(|h| h.key == "traceparent")
+                .and_then(|h| h.value)
+                .map(|v| String::from_utf8_lossy(v).into_owned())
+                .expect("every published record carries a traceparent");
+            assert!(
+                traceparent.len() == 55 && traceparent.starts_with("00-"),
+                "W3C traceparent: {traceparent}"
+            );
             let key = String::from_utf8_lossy(message.key().expect("key")).into_owned();
             records.push((event_id, key));
             if end

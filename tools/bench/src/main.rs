@@ -28,6 +28,9 @@ enum Command {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    if std::env::var_os("RUST_LOG").is_some() {
+        eventmart_runtime::process::init_logging();
+    }
     let cli = Cli::parse();
     match cli.command {
         Command::Runtime(args) => runtime::run(&cli.connections, args).await,

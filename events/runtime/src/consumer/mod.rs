@@ -36,7 +36,7 @@ mod dead_letter;
 mod handler;
 mod partition;
 mod store;
-mod trace;
+pub(crate) mod trace;
 mod watchdog;
 mod worker;
 
