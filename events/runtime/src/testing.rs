@@ -131,8 +131,25 @@ impl TestBroker {
         )
         .await?;
         crate::kafka::wait_for_broker(&self.bootstrap, &[], Duration::from_secs(30)).await?;
-        Ok(())
+        index_broker_headers(&self.dir.path().join("broker.db")).await
     }
+}
+
+/// Adds the index the local broker's SQLite storage lacks on record headers. Without it every
+/// header lookup scans the whole table, so reading a topic slows down with its size until a
+/// fetch outlasts the consumer's session. `scripts/up` adds the same index.
+async fn index_broker_headers(broker_db: &Path) -> anyhow::Result<()> {
+    let url = format!("sqlite://{}", broker_db.display());
+    let mut conn = sqlx::SqliteConnection::connect(&url)
+        .await
+        .with_context(|| format!("opening the broker's database {}", broker_db.display()))?;
+    sqlx::query(
+        "CREATE INDEX IF NOT EXISTS header_topition_offset ON header (topition, offset_id)",
+    )
+    .execute(&mut conn)
+    .await?;
+    conn.close().await?;
+    Ok(())
 }
 
 /// A fresh, empty database for one test.

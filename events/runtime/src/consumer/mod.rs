@@ -17,7 +17,9 @@
 //!   [`ConsumerConfig::batch_max`] queued records and commits them in one transaction.
 //! - **Rebalances.** Revoked partitions' workers stop after their in-flight batch; a new owner
 //!   that overlaps with the old one waits on the partition's offset row and then skips what
-//!   the old one committed.
+//!   the old one committed. A member that sees records wait in partitions nobody makes
+//!   progress on (a broker that evicted a silent member without reassigning its partitions)
+//!   leaves and rejoins the group, so that they are assigned again.
 //! - **Failures.** Transient ones (database, schema registry, [`HandlerError::Transient`]) roll
 //!   back and retry with capped exponential backoff; nothing is skipped. Poison records
 //!   (undecodable, schema-invalid, unknown type, bad envelope, or a handler failing
@@ -200,8 +202,9 @@ impl Consumer {
 }
 
 /// The Kafka settings of a consumer that stores its offsets in the database: Kafka commits
-/// only what the database has (stored after each database commit), the eager assignors (so that a rebalance revokes everything and the assignment
-/// callback places every partition), and the group's session timeout.
+/// only what the database has (stored after each database commit), the eager assignors (so
+/// that a rebalance revokes everything and the assignment callback places every partition),
+/// and the group's session timeout.
 fn consumer_config(kafka: &ClientConfig, config: &ConsumerConfig) -> ClientConfig {
     let millis = |d: Duration| d.as_millis().max(1).to_string();
     let mut out = kafka.clone();

@@ -116,23 +116,6 @@ impl Harness {
         }
     }
 
-    /// Adds the index the local broker's SQLite storage lacks on record headers (without it,
-    /// every header lookup scans the whole table and reading a large topic stalls).
-    pub async fn index_broker_headers(&self) {
-        use sqlx::Connection;
-        let url = format!("sqlite://{}", self.broker.dir().join("broker.db").display());
-        let mut conn = sqlx::SqliteConnection::connect(&url)
-            .await
-            .expect("broker database");
-        sqlx::query(
-            "CREATE INDEX IF NOT EXISTS header_topition_offset ON header (topition, offset_id)",
-        )
-        .execute(&mut conn)
-        .await
-        .expect("index");
-        conn.close().await.expect("closed");
-    }
-
     pub fn kafka(&self) -> ClientConfig {
         client_config(&self.broker.bootstrap, &[])
     }
