@@ -63,9 +63,18 @@ pub struct Envelope {
     pub traceparent: Option<String>,
 }
 
+/// A `traceparent` (W3C trace context, version 00) for a new, sampled trace: random trace and
+/// span ids.
+fn new_trace() -> String {
+    let trace = Uuid::new_v4().as_u128() | 1;
+    let span = (Uuid::new_v4().as_u128() as u64) | 1;
+    format!("00-{trace:032x}-{span:016x}-01")
+}
+
 impl Envelope {
     /// The envelope of a new event that starts a flow: a fresh UUIDv7 id, which is also the
-    /// correlation id; `occurred_at` is the payload's own timestamp (to the millisecond).
+    /// correlation id; `occurred_at` is the payload's own timestamp (to the millisecond); and a
+    /// new W3C trace, so that every record carries a `traceparent` its consumers continue.
     pub fn new(event: &Event) -> Self {
         let event_id = Uuid::now_v7();
         Envelope {
@@ -75,16 +84,17 @@ impl Envelope {
             occurred_at: event.occurred_at().trunc_subsecs(3),
             correlation_id: event_id,
             causation_id: None,
-            traceparent: None,
+            traceparent: Some(new_trace()),
         }
     }
 
     /// Marks this event as caused by `cause`: same correlation id, causation id = the cause's
-    /// event id, and the cause's traceparent unless this envelope already has one.
+    /// event id, and the cause's trace when it has one (set a child span with
+    /// [`Envelope::with_traceparent`] afterwards where one is known).
     pub fn caused_by(mut self, cause: &Envelope) -> Self {
         self.correlation_id = cause.correlation_id;
         self.causation_id = Some(cause.event_id);
-        if self.traceparent.is_none() {
+        if cause.traceparent.is_some() {
             self.traceparent.clone_from(&cause.traceparent);
         }
         self
@@ -325,6 +335,22 @@ mod tests {
     }
 
     #[test]
+    fn a_new_event_starts_a_w3c_trace() {
+        let envelope = Envelope::new(&samples::order_created());
+        let traceparent = envelope.traceparent.expect("a trace");
+        let parts: Vec<&str> = traceparent.split('-').collect();
+        assert_eq!(parts.len(), 4);
+        assert_eq!(
+            (parts[0], parts[1].len(), parts[2].len(), parts[3]),
+            ("00", 32, 16, "01")
+        );
+        assert_ne!(
+            Envelope::new(&samples::order_created()).traceparent,
+            Some(traceparent)
+        );
+    }
+
+    #[test]
     fn a_caused_event_joins_its_causes_flow_and_trace() {
         let cause = Envelope::new(&samples::order_created()).with_traceparent("00-abc-def-01");
         let effect = Envelope::new(&samples::inventory_updated()).caused_by(&cause);
@@ -345,7 +371,8 @@ mod tests {
                 "event_type",
                 "aggregate_id",
                 "occurred_at",
-                "correlation_id"
+                "correlation_id",
+                "traceparent"
             ]
         );
         let full = envelope

@@ -38,7 +38,7 @@ mod dead_letter;
 mod handler;
 mod partition;
 mod store;
-pub(crate) mod trace;
+mod trace;
 mod watchdog;
 mod worker;
 

@@ -48,16 +48,6 @@ impl TraceParent {
         format!("{:016x}", self.span_id)
     }
 
-    /// A new trace: random trace and span ids, sampled. For events that start a flow.
-    pub(crate) fn root() -> Self {
-        let random = uuid::Uuid::new_v4().as_u128();
-        Self {
-            trace_id: uuid::Uuid::new_v4().as_u128() | 1,
-            span_id: (random as u64) | 1,
-            flags: 1,
-        }
-    }
-
     /// The same trace with a new, random span id: the context of work this one causes.
     pub(crate) fn child(&self) -> Self {
         let random = uuid::Uuid::new_v4().as_u128();

@@ -160,21 +160,9 @@ fn row(
         event_id: envelope.event_id,
         event_type: event.event_type(),
         topic: topics.name(event.topic()),
-        json: traced_json(event, envelope),
+        json: to_json(event, envelope).to_string(),
         occurred_at: envelope.occurred_at.timestamp_millis(),
     })
-}
-
-/// The event as stored: its natural JSON, with a new trace started when its envelope carries
-/// none, so that every published record has a `traceparent` for its consumers to continue.
-fn traced_json(event: &Event, envelope: &Envelope) -> String {
-    if envelope.traceparent.is_some() {
-        return to_json(event, envelope).to_string();
-    }
-    let traced = envelope
-        .clone()
-        .with_traceparent(crate::consumer::trace::TraceParent::root().to_string());
-    to_json(event, &traced).to_string()
 }
 
 /// Sequences and positions are stored as BIGINT; no stream gets near 2^63 events.
