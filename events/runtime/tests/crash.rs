@@ -8,7 +8,7 @@ use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use eventmart_events::Topic;
-use eventmart_runtime::db::{Db, Engine};
+use eventmart_runtime::db::Engine;
 use eventmart_runtime::kafka::{TopicLayout, provision_topics};
 use eventmart_runtime::testing::{
     TestBroker, TestDatabase, TestProcess, TestRegistry, unique_prefix, wait_for,
@@ -155,12 +155,16 @@ impl World {
     }
 }
 
-async fn open(url: &str) -> AnyPool {
+/// Opens the database of a ledger process once it has started (and so migrated it itself:
+/// two processes migrating one SQLite file at once would race).
+async fn open(process: &TestProcess, url: &str) -> AnyPool {
+    wait_for("the ledger to start", Duration::from_secs(60), || async {
+        process.log().contains("listening on").then_some(())
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}\n{}", process.log()));
     sqlx::any::install_default_drivers();
-    let db: Db = eventmart_runtime::db::connect(url, &eventmart_runtime::db::runtime_migrations())
-        .await
-        .expect("database");
-    db.pool
+    AnyPool::connect(url).await.expect("database")
 }
 
 /// Restocks applied so far; an error until the reader has created its tables.
@@ -224,8 +228,8 @@ async fn crash_anywhere_and_converge(engine: Engine) {
     reader = world.ledger(&reader_db.url, &reader_args);
     reader_kills += 1;
 
-    let writer_pool = open(&writer_db.url).await;
-    let reader_pool = open(&reader_db.url).await;
+    let writer_pool = open(&writer, &writer_db.url).await;
+    let reader_pool = open(&reader, &reader_db.url).await;
     wait_for(
         "the reader to apply every event",
         Duration::from_secs(120),
@@ -321,14 +325,20 @@ async fn sigterm_commits_and_exits_within_the_grace_time(engine: Engine) {
         "--grace", "10s", "consume", "--group", "stop", "--batch", "20",
     ];
     let mut reader = world.ledger(&reader_db.url, &reader_args);
-    let reader_pool = open(&reader_db.url).await;
+    let reader_pool = open(&reader, &reader_db.url).await;
 
     // Stop the reader while events are flowing.
     wait_for("the reader to be busy", Duration::from_secs(60), || async {
         applied(&reader_pool).await.ok().filter(|&n| n > 100)
     })
     .await
-    .expect("reader applies events");
+    .unwrap_or_else(|e| {
+        panic!(
+            "{e}\nreader log:\n{}\nwriter log:\n{}",
+            reader.log(),
+            writer.log()
+        )
+    });
     let stopped = Instant::now();
     let status = reader
         .terminate(Duration::from_secs(15))
