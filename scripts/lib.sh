@@ -83,7 +83,9 @@ start() {
   local name=$1; shift
   mkdir -p "$VAR/run" "$VAR/log"
   if is_running "$name"; then say "$name already running (pid $(cat "$VAR/run/$name.pid"))"; return; fi
-  (cd "$ROOT" && nohup "$@" >>"$VAR/log/$name.log" 2>&1 </dev/null & echo $! >"$VAR/run/$name.pid")
+  # exec, so that the recorded pid is the program's own and scripts/down stops the program.
+  (cd "$ROOT" && exec nohup "$@" >>"$VAR/log/$name.log" 2>&1 </dev/null) &
+  echo $! >"$VAR/run/$name.pid"
   say "started $name (pid $(cat "$VAR/run/$name.pid"), log var/log/$name.log)"
 }
 
