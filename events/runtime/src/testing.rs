@@ -466,6 +466,49 @@ impl<D: crate::decider::Decider> Outcome<D> {
     }
 }
 
+/// What a scenario run by [`on_both_engines!`](crate::on_both_engines) may return: nothing,
+/// or a `Result` whose error fails the test.
+pub trait ScenarioOutcome {
+    /// Fails the test on an error.
+    fn check(self);
+}
+
+impl ScenarioOutcome for () {
+    fn check(self) {}
+}
+
+impl<E: std::fmt::Debug> ScenarioOutcome for Result<(), E> {
+    #[track_caller]
+    fn check(self) {
+        if let Err(error) = self {
+            panic!("{error:?}");
+        }
+    }
+}
+
+/// Runs each scenario `async fn name(engine: Engine)` twice, as the tests `name::on_sqlite`
+/// and `name::on_postgres`, each with its own fresh database to create.
+#[macro_export]
+macro_rules! on_both_engines {
+    ($($scenario:ident),+ $(,)?) => {$(
+        mod $scenario {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn on_sqlite() {
+                $crate::testing::ScenarioOutcome::check(
+                    super::$scenario($crate::db::Engine::Sqlite).await,
+                );
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn on_postgres() {
+                $crate::testing::ScenarioOutcome::check(
+                    super::$scenario($crate::db::Engine::Postgres).await,
+                );
+            }
+        }
+    )+};
+}
+
 #[cfg(test)]
 mod tests {
     use super::Scenario;

@@ -5,6 +5,7 @@
 
 mod journal_support;
 
+use eventmart_runtime::on_both_engines;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -315,29 +316,6 @@ async fn over_http_a_repeated_key_is_answered_from_the_store(engine: Engine) {
     assert_eq!(token.event_ids(), stored_ids);
     assert_eq!(first["event_ids"], json!([stored_ids[0].to_string()]));
     server.abort();
-}
-
-macro_rules! on_both_engines {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            use super::*;
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(Engine::Sqlite).await;
-                }
-            )*
-        }
-        mod postgres {
-            use super::*;
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(Engine::Postgres).await;
-                }
-            )*
-        }
-    };
 }
 
 on_both_engines!(

@@ -4,6 +4,7 @@
 
 mod consumer_support;
 
+use eventmart_runtime::on_both_engines;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -17,23 +18,6 @@ use sqlx::{Connection, PgConnection};
 use uuid::Uuid;
 
 use consumer_support::{DEADLINE, Fault, Harness, StockHandler, expected_stock, metric, restock};
-
-/// Runs each scenario once on SQLite and once on PostgreSQL.
-macro_rules! on_both_engines {
-    ($($scenario:ident),* $(,)?) => {$(
-        mod $scenario {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                super::$scenario(eventmart_runtime::db::Engine::Sqlite).await;
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                super::$scenario(eventmart_runtime::db::Engine::Postgres).await;
-            }
-        }
-    )*};
-}
 
 on_both_engines!(
     duplicates_and_replays_apply_once,

@@ -4,6 +4,7 @@
 
 mod journal_support;
 
+use eventmart_runtime::on_both_engines;
 use std::time::Duration;
 
 use eventmart_runtime::db::Engine;
@@ -253,29 +254,6 @@ async fn the_same_event_cannot_be_appended_twice(engine: Engine) {
         matches!(err, AppendError::DuplicateEvent { event_id } if event_id == event.1.event_id),
         "{err}"
     );
-}
-
-macro_rules! on_both_engines {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            use super::*;
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    super::$name(Engine::Sqlite).await;
-                }
-            )*
-        }
-        mod postgres {
-            use super::*;
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    super::$name(Engine::Postgres).await;
-                }
-            )*
-        }
-    };
 }
 
 on_both_engines!(

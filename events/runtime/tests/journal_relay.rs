@@ -5,6 +5,7 @@
 
 mod journal_support;
 
+use eventmart_runtime::on_both_engines;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
@@ -462,29 +463,6 @@ async fn latencies(journal: &Journal) -> Vec<i64> {
             .unwrap();
     latencies.sort_unstable();
     latencies
-}
-
-macro_rules! on_both_engines {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            use super::*;
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(Engine::Sqlite).await;
-                }
-            )*
-        }
-        mod postgres {
-            use super::*;
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(Engine::Postgres).await;
-                }
-            )*
-        }
-    };
 }
 
 on_both_engines!(

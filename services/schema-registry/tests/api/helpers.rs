@@ -15,26 +15,6 @@ use tokio_util::sync::CancellationToken;
 /// The media type Confluent's clients send and the registry answers with.
 pub(crate) const MEDIA_TYPE: &str = "application/vnd.schemaregistry.v1+json";
 
-/// Runs each named `async fn(Engine) -> anyhow::Result<()>` as two tests, `on_sqlite` and
-/// `on_postgres`, in a module of the same name.
-macro_rules! on_both_engines {
-    ($($scenario:ident),+ $(,)?) => {
-        $(
-            mod $scenario {
-                #[tokio::test]
-                async fn on_sqlite() -> anyhow::Result<()> {
-                    super::$scenario(eventmart_runtime::db::Engine::Sqlite).await
-                }
-
-                #[tokio::test]
-                async fn on_postgres() -> anyhow::Result<()> {
-                    super::$scenario(eventmart_runtime::db::Engine::Postgres).await
-                }
-            }
-        )+
-    };
-}
-
 /// The registry under test, over its own database; stopped when dropped.
 #[derive(Debug)]
 pub(crate) struct TestApp {

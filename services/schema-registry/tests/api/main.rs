@@ -2,6 +2,8 @@
 //! through real HTTP. Each scenario runs on SQLite and on PostgreSQL.
 
 #[macro_use]
+extern crate eventmart_runtime;
+
 mod helpers;
 
 mod compatibility;
