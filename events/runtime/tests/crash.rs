@@ -4,8 +4,10 @@
 //! restocks were applied in order. Then a clean stop: SIGTERM during load commits what was
 //! processed and exits within the grace time. Both on SQLite and on PostgreSQL.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::time::{Duration, Instant};
+
+mod journal_support;
 
 use eventmart_events::Topic;
 use eventmart_runtime::db::Engine;
@@ -13,9 +15,8 @@ use eventmart_runtime::kafka::{TopicLayout, provision_topics};
 use eventmart_runtime::testing::{
     TestBroker, TestDatabase, TestProcess, TestRegistry, unique_prefix, wait_for,
 };
+use rdkafka::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::message::{Headers, Message};
-use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use sqlx::AnyPool;
 
 /// A tiny deterministic generator, so a failing run can be repeated from its seed.
@@ -74,68 +75,6 @@ impl World {
 
     fn topic(&self, topic: Topic) -> String {
         eventmart_events::Topics::new(&self.prefix).name(topic)
-    }
-
-    /// Every record of `topic`: its `event_id` header and its key.
-    fn read_all(&self, topic: &str) -> Vec<(String, String)> {
-        let consumer: BaseConsumer = ClientConfig::new()
-            .set("bootstrap.servers", &self.broker.bootstrap)
-            .set("group.id", "crash-check")
-            .set("enable.auto.commit", "false")
-            .create()
-            .expect("consumer");
-        let mut end = HashMap::new();
-        let mut assignment = TopicPartitionList::new();
-        for partition in 0..3 {
-            let (_, high) = consumer
-                .fetch_watermarks(topic, partition, Duration::from_secs(10))
-                .expect("watermarks");
-            if high > 0 {
-                end.insert(partition, high);
-            }
-            assignment
-                .add_partition_offset(topic, partition, Offset::Beginning)
-                .expect("assign");
-        }
-        consumer.assign(&assignment).expect("assign");
-        let mut records = Vec::new();
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while !end.is_empty() {
-            assert!(
-                Instant::now() < deadline,
-                "could not read {topic} to its end"
-            );
-            let Some(message) = consumer.poll(Duration::from_millis(500)) else {
-                continue;
-            };
-            let message = message.expect("record");
-            let headers = message.headers().expect("headers");
-            let event_id = headers
-                .iter()
-                .find(|h| h.key == "event_id")
-                .and_then(|h| h.value)
-                .map(|v| String::from_utf8_lossy(v).into_owned())
-                .expect("event_id header");
-            let traceparent = headers
-                .iter()
-                .find(|h| h.key == "traceparent")
-                .and_then(|h| h.value)
-                .map(|v| String::from_utf8_lossy(v).into_owned())
-                .expect("every published record carries a traceparent");
-            assert!(
-                traceparent.len() == 55 && traceparent.starts_with("00-"),
-                "W3C traceparent: {traceparent}"
-            );
-            let key = String::from_utf8_lossy(message.key().expect("key")).into_owned();
-            records.push((event_id, key));
-            if end
-                .get(&message.partition())
-                .is_some_and(|&high| message.offset() + 1 >= high)
-            {
-                end.remove(&message.partition());
-            }
-        }
-        records
     }
 
     fn dead_letters(&self) -> i64 {
@@ -256,8 +195,26 @@ async fn crash_anywhere_and_converge(engine: Engine) {
             .await
             .expect("journal");
     assert_eq!(journal.len() as u64, EVENTS);
-    let published: Vec<(String, String)> = world.read_all(&world.topic(Topic::Inventory));
-    let in_kafka: HashSet<&String> = published.iter().map(|(id, _)| id).collect();
+    let published = journal_support::read_topic(
+        &world.broker.bootstrap,
+        &world.registry.url,
+        &world.topic(Topic::Inventory),
+        journal.len(),
+        Duration::from_secs(120),
+    )
+    .await
+    .expect("the topic reads back");
+    for record in &published {
+        let traceparent = record.envelope.traceparent.as_deref().unwrap_or_default();
+        assert!(
+            traceparent.len() == 55 && traceparent.starts_with("00-"),
+            "every published record carries a W3C traceparent, got {traceparent:?}"
+        );
+    }
+    let in_kafka: HashSet<String> = published
+        .iter()
+        .map(|r| r.envelope.event_id.to_string())
+        .collect();
     for (event_id, aggregate_id) in &journal {
         assert!(
             in_kafka.contains(event_id),
