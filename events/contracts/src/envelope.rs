@@ -9,6 +9,7 @@
 //! codec's job.
 
 use chrono::{DateTime, SubsecRound, Utc};
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::event::Event;
@@ -100,6 +101,22 @@ impl Envelope {
         self
     }
 
+    /// The envelope of `event`, caused by `cause` at saga step `step`: the cause's correlation
+    /// id and trace, the cause's id as causation id, and an id derived from the cause's id
+    /// and `step` ([`derived_event_id`]). Reacting to the same cause at the same step always
+    /// gives the same id, so a redelivered cause can never produce a second distinct event.
+    pub fn reacting_to(event: &Event, cause: &Cause, step: &str) -> Self {
+        Envelope {
+            event_id: derived_event_id(cause.event_id, step),
+            event_type: event.event_type().to_owned(),
+            aggregate_id: event.aggregate_id(),
+            occurred_at: event.occurred_at().trunc_subsecs(3),
+            correlation_id: cause.correlation_id,
+            causation_id: Some(cause.event_id),
+            traceparent: cause.traceparent.clone().or_else(|| Some(new_trace())),
+        }
+    }
+
     /// Sets the W3C traceparent.
     pub fn with_traceparent(mut self, traceparent: impl Into<String>) -> Self {
         self.traceparent = Some(traceparent.into());
@@ -158,6 +175,41 @@ impl Envelope {
             causation_id: fields.causation_id,
             traceparent: fields.traceparent,
         })
+    }
+}
+
+/// A UUIDv7 derived from `cause` and `step`: the same inputs always give the same id. It
+/// keeps the cause's millisecond timestamp (when the cause is a UUIDv7), so derived ids sort
+/// near their cause; the rest is a name-based hash of both.
+pub fn derived_event_id(cause: Uuid, step: &str) -> Uuid {
+    let mut bytes = Uuid::new_v5(&cause, step.as_bytes()).into_bytes();
+    if cause.get_version_num() == 7 {
+        bytes[..6].copy_from_slice(&cause.as_bytes()[..6]);
+    }
+    bytes[6] = (bytes[6] & 0x0f) | 0x70;
+    bytes[8] = (bytes[8] & 0x3f) | 0x80;
+    Uuid::from_bytes(bytes)
+}
+
+/// What an event caused later needs to know of its cause, kept in a service's state so that a
+/// deferred step (a deadline, a slow charge) still names its cause and its flow.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Cause {
+    /// The causing event's id.
+    pub event_id: Uuid,
+    /// Its flow's correlation id.
+    pub correlation_id: Uuid,
+    /// Its W3C trace context.
+    pub traceparent: Option<String>,
+}
+
+impl From<&Envelope> for Cause {
+    fn from(envelope: &Envelope) -> Self {
+        Cause {
+            event_id: envelope.event_id,
+            correlation_id: envelope.correlation_id,
+            traceparent: envelope.traceparent.clone(),
+        }
     }
 }
 
@@ -312,6 +364,17 @@ fn non_empty(field: &'static str, text: &str) -> Result<String, EnvelopeError> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn derived_ids_are_stable_per_cause_and_step_and_are_v7() {
+        let cause = uuid::Uuid::now_v7();
+        let a = super::derived_event_id(cause, "reserve");
+        assert_eq!(a, super::derived_event_id(cause, "reserve"));
+        assert_ne!(a, super::derived_event_id(cause, "release"));
+        assert_ne!(a, super::derived_event_id(uuid::Uuid::now_v7(), "reserve"));
+        assert_eq!(a.get_version_num(), 7);
+        assert_eq!(a.as_bytes()[..6], cause.as_bytes()[..6]);
+    }
+
     use super::*;
     use crate::samples;
 

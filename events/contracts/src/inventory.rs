@@ -1,7 +1,7 @@
 //! Events of the `inventory` topic. Schema: `schemas/inventory/inventory.updated.avsc`.
 //!
 //! One event type with a `change` kind. The key (aggregate) is the order for reservations
-//! (RESERVED, REJECTED, RELEASED) and the single product for RESTOCKED and ADJUSTED.
+//! (RESERVED, REJECTED, RELEASED, SOLD) and the single product for RESTOCKED and ADJUSTED.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -15,7 +15,7 @@ pub const REASON_OUT_OF_STOCK: &str = "out_of_stock";
 pub struct InventoryUpdated {
     /// What happened.
     pub change: InventoryChange,
-    /// The order, for RESERVED, REJECTED and RELEASED.
+    /// The order, for RESERVED, REJECTED, RELEASED and SOLD.
     pub order_id: Option<Uuid>,
     /// The products concerned: the order's lines, or exactly one line for RESTOCKED/ADJUSTED.
     pub lines: Vec<StockLine>,
@@ -27,7 +27,7 @@ pub struct InventoryUpdated {
 }
 
 impl InventoryUpdated {
-    /// The aggregate: the order for RESERVED, REJECTED and RELEASED, the (first) product for
+    /// The aggregate: the order for RESERVED, REJECTED, RELEASED and SOLD, the (first) product for
     /// RESTOCKED and ADJUSTED.
     ///
     /// An event that lacks the id its change calls for (schema-valid, domain-invalid) falls back
@@ -49,7 +49,7 @@ impl InventoryUpdated {
 }
 
 /// The kind of stock change. Symbols on the wire: `RESERVED`, `REJECTED`, `RELEASED`,
-/// `RESTOCKED`, `ADJUSTED`.
+/// `RESTOCKED`, `ADJUSTED`, `SOLD`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum InventoryChange {
@@ -63,6 +63,8 @@ pub enum InventoryChange {
     Restocked,
     /// A manual correction by a signed delta.
     Adjusted,
+    /// A confirmed order's reservation left the stock as sold goods.
+    Sold,
 }
 
 impl InventoryChange {
@@ -74,6 +76,7 @@ impl InventoryChange {
             InventoryChange::Released => "RELEASED",
             InventoryChange::Restocked => "RESTOCKED",
             InventoryChange::Adjusted => "ADJUSTED",
+            InventoryChange::Sold => "SOLD",
         }
     }
 
@@ -81,7 +84,10 @@ impl InventoryChange {
     pub fn concerns_an_order(self) -> bool {
         matches!(
             self,
-            InventoryChange::Reserved | InventoryChange::Rejected | InventoryChange::Released
+            InventoryChange::Reserved
+                | InventoryChange::Rejected
+                | InventoryChange::Released
+                | InventoryChange::Sold
         )
     }
 }
@@ -119,6 +125,7 @@ mod tests {
             InventoryChange::Reserved,
             InventoryChange::Rejected,
             InventoryChange::Released,
+            InventoryChange::Sold,
         ] {
             assert_eq!(event(change, Some(order)).aggregate_id(), order);
         }

@@ -29,7 +29,7 @@ pub mod users;
 pub mod samples;
 
 pub use codec::{Codec, DecodeError, Decoded, EncodeError, Format, RawRecord, to_json};
-pub use envelope::{Envelope, EnvelopeError};
+pub use envelope::{Cause, Envelope, EnvelopeError, derived_event_id};
 pub use event::Event;
 pub use event_type::{EventType, catalog};
 pub use money::{Currency, Money};

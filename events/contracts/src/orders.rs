@@ -17,6 +17,9 @@ pub struct OrderCreated {
     pub lines: Vec<OrderLine>,
     /// The sum of quantity × unit price over the lines.
     pub total: Money,
+    /// How the customer pays: a payment provider's token; `None` for the default method.
+    #[serde(default)]
+    pub payment_token: Option<String>,
     /// When the order was placed.
     #[serde(with = "crate::timestamp")]
     pub created_at: DateTime<Utc>,

@@ -42,6 +42,7 @@ pub fn order_created() -> Event {
             },
         ],
         total: eur(4498),
+        payment_token: Some("tok_visa".into()),
         created_at: at(),
     }
     .into()
@@ -155,7 +156,12 @@ pub fn sparse() -> Vec<Event> {
             }
             .into(),
             Event::OrderCancelled(e) => OrderCancelled { detail: None, ..e }.into(),
-            Event::OrderCreated(e) => OrderCreated { lines: vec![], ..e }.into(),
+            Event::OrderCreated(e) => OrderCreated {
+                lines: vec![],
+                payment_token: None,
+                ..e
+            }
+            .into(),
             other => other,
         })
         .collect()
