@@ -57,6 +57,17 @@ pub struct Migrations {
     pub postgres: Migrator,
 }
 
+impl Migrations {
+    /// No tables of the component's own: it keeps everything in the runtime's tables
+    /// (journal, aggregate state, claims, timers).
+    pub fn none() -> Self {
+        Self {
+            sqlite: Migrator::DEFAULT,
+            postgres: Migrator::DEFAULT,
+        }
+    }
+}
+
 /// An open, migrated database.
 #[derive(Debug, Clone)]
 pub struct Db {

@@ -9,6 +9,9 @@
 //! - [`dlq`]: dead-letter topics: what goes there, and replaying it.
 //! - [`metrics`]: Prometheus metrics.
 //! - [`process`]: configuration, shutdown, health and metrics endpoints.
+//! - [`state`]: a service's current state, one versioned JSON row per aggregate.
+//! - [`timers`]: work due at a time (deadlines), fired exactly once.
+//! - [`service`]: what every command service runs: database, relay, consumer, timers, HTTP.
 //! - [`testing`]: real brokers and fresh databases for integration tests.
 //!
 //! It is not where event shapes live: those are in `eventmart-events`.
@@ -22,4 +25,7 @@ pub mod journal;
 pub mod kafka;
 pub mod metrics;
 pub mod process;
+pub mod service;
+pub mod state;
 pub mod testing;
+pub mod timers;

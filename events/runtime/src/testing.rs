@@ -200,14 +200,16 @@ impl TestDatabase {
 /// (`scripts/test` builds binaries before running tests; building tests builds examples).
 pub fn binary(name: &str) -> anyhow::Result<std::path::PathBuf> {
     let exe = std::env::current_exe()?;
-    // target/<profile>/deps/<test>-<hash> → target/<profile>/<name> or …/examples/<name>
-    let profile_dir = exe
+    // target/<profile>/deps/<test>-<hash> → target/<profile>/<name> or …/examples/<name>;
+    // a tool in target/<profile> finds its siblings.
+    let exe_dir = exe.parent().context("executable has no folder")?;
+    let profile_dir = exe_dir
         .parent()
-        .and_then(Path::parent)
         .context("test executable has no target folder")?;
     [
         profile_dir.join(name),
         profile_dir.join("examples").join(name),
+        exe_dir.join(name),
     ]
     .into_iter()
     .find(|path| path.exists())
@@ -569,5 +571,98 @@ mod tests {
     #[test]
     fn replay_folds_every_event() {
         assert_eq!(Counter.replay(&[Event::Added(5), Event::Taken(1)]), 4);
+    }
+}
+
+/// Topics as a user sees them from outside: producing JSON the way kcat does, and reading a
+/// topic back, decoded.
+pub mod topics {
+    use std::time::Duration;
+
+    use eventmart_events::codec::RawRecord;
+    use eventmart_events::{Codec, Decoded, Envelope, Event, to_json};
+    use rdkafka::Offset;
+    use rdkafka::TopicPartitionList;
+    use rdkafka::consumer::{Consumer, StreamConsumer};
+    use rdkafka::message::{Headers, Message};
+    use rdkafka::producer::{FutureProducer, FutureRecord};
+
+    /// Produces `value` to `topic` with `key` and no headers, as `kcat -P -K:` does.
+    pub async fn produce_raw(
+        bootstrap: &str,
+        topic: &str,
+        key: &str,
+        value: &[u8],
+    ) -> anyhow::Result<()> {
+        let producer: FutureProducer = rdkafka::ClientConfig::new()
+            .set("bootstrap.servers", bootstrap)
+            .set("message.timeout.ms", "30000")
+            .create()?;
+        producer
+            .send(
+                FutureRecord::to(topic).key(key).payload(value),
+                Duration::from_secs(30),
+            )
+            .await
+            .map_err(|(e, _)| anyhow::anyhow!("producing to {topic}: {e}"))?;
+        Ok(())
+    }
+
+    /// Produces `event` as the flat JSON a kcat user writes (envelope fields included), keyed
+    /// by its aggregate id.
+    pub async fn produce_json(
+        bootstrap: &str,
+        topic: &str,
+        event: &Event,
+        envelope: &Envelope,
+    ) -> anyhow::Result<()> {
+        let value = to_json(event, envelope).to_string();
+        produce_raw(bootstrap, topic, &event.aggregate_id(), value.as_bytes()).await
+    }
+
+    /// Every record of `topic` (3 partitions) from the beginning, decoded, read until no
+    /// record arrives for `quiet`; in (partition, offset) order. Records that do not decode
+    /// are left out.
+    pub async fn read_all(
+        bootstrap: &str,
+        registry: &str,
+        topic: &str,
+        quiet: Duration,
+    ) -> anyhow::Result<Vec<Decoded>> {
+        let consumer: StreamConsumer = rdkafka::ClientConfig::new()
+            .set("bootstrap.servers", bootstrap)
+            .set("enable.auto.commit", "false")
+            .set("group.id", format!("reader-{}", uuid::Uuid::new_v4()))
+            .create()?;
+        let mut assignment = TopicPartitionList::new();
+        for partition in 0..crate::kafka::TopicLayout::default().partitions {
+            assignment.add_partition_offset(topic, partition, Offset::Beginning)?;
+        }
+        consumer.assign(&assignment)?;
+        let codec = Codec::new(registry);
+        let mut records = Vec::new();
+        while let Ok(message) = tokio::time::timeout(quiet, consumer.recv()).await {
+            let message = message?;
+            let headers: Vec<(String, Option<Vec<u8>>)> = message
+                .headers()
+                .map(|h| {
+                    h.iter()
+                        .map(|h| (h.key.to_owned(), h.value.map(<[u8]>::to_vec)))
+                        .collect()
+                })
+                .unwrap_or_default();
+            let record = RawRecord::new(
+                topic,
+                message.partition(),
+                message.offset(),
+                message.payload(),
+            )
+            .with_headers(&headers);
+            if let Ok(decoded) = codec.decode(&record).await {
+                records.push((message.partition(), message.offset(), decoded));
+            }
+        }
+        records.sort_by_key(|(p, o, _)| (*p, *o));
+        Ok(records.into_iter().map(|(_, _, d)| d).collect())
     }
 }

@@ -14,6 +14,15 @@ pub enum CommandError {
     /// The request is malformed or incomplete (400): the client must fix it.
     #[error("{0}")]
     Invalid(String),
+    /// One field of the request is malformed, missing or out of range (400): the client must
+    /// fix that field. The JSON body names it in `field` (a path such as `lines[1].quantity`).
+    #[error("{field}: {reason}")]
+    InvalidField {
+        /// The field's path in the request.
+        field: String,
+        /// What is wrong with it and what is expected.
+        reason: String,
+    },
     /// What the command is about does not exist (404).
     #[error("{0}")]
     NotFound(String),
@@ -61,10 +70,20 @@ impl CommandError {
         }
     }
 
+    /// Field `field` of the request is wrong because of `reason`.
+    pub fn invalid_field(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        CommandError::InvalidField {
+            field: field.into(),
+            reason: reason.into(),
+        }
+    }
+
     /// The HTTP status this error is answered with.
     pub fn status(&self) -> StatusCode {
         match self {
-            CommandError::Invalid(_) | CommandError::InvalidIdempotencyKey(_) => {
+            CommandError::Invalid(_)
+            | CommandError::InvalidField { .. }
+            | CommandError::InvalidIdempotencyKey(_) => {
                 StatusCode::BAD_REQUEST
             }
             CommandError::NotFound(_) => StatusCode::NOT_FOUND,
@@ -80,7 +99,7 @@ impl CommandError {
     /// The stable `error` code of the JSON body.
     pub fn code(&self) -> &str {
         match self {
-            CommandError::Invalid(_) => "invalid",
+            CommandError::Invalid(_) | CommandError::InvalidField { .. } => "invalid",
             CommandError::NotFound(_) => "not_found",
             CommandError::Rejected { code, .. } => code,
             CommandError::Conflict(_) => "conflict",
@@ -98,7 +117,11 @@ impl IntoResponse for CommandError {
         if status.is_server_error() {
             tracing::error!(error = %self, "command failed");
         }
-        let body = Json(json!({ "error": self.code(), "message": self.to_string() }));
+        let mut body = json!({ "error": self.code(), "message": self.to_string() });
+        if let CommandError::InvalidField { field, .. } = &self {
+            body["field"] = json!(field);
+        }
+        let body = Json(body);
         (status, body).into_response()
     }
 }
@@ -144,6 +167,7 @@ mod tests {
     fn each_error_maps_to_the_status_that_tells_the_client_what_to_do() {
         let cases = [
             (CommandError::Invalid("x".into()), 400),
+            (CommandError::invalid_field("email", "x"), 400),
             (CommandError::NotFound("x".into()), 404),
             (CommandError::rejected("out_of_stock", "x"), 422),
             (CommandError::Conflict("x".into()), 409),

@@ -184,6 +184,34 @@ pub fn idempotency_key(headers: &HeaderMap) -> Result<Option<&str>, CommandError
     Ok(Some(key))
 }
 
+/// Parses a JSON request body into `T`; a malformed body or a field of the wrong type or
+/// missing is refused (400) naming the field's path (`lines[0].quantity`).
+pub fn parse_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, CommandError> {
+    let mut deserializer = serde_json::Deserializer::from_slice(body);
+    match serde_path_to_error::deserialize(&mut deserializer) {
+        Ok(value) => Ok(value),
+        Err(error) => {
+            let path = error.path().to_string();
+            let message = error.into_inner().to_string();
+            // A missing or unknown field is reported at its parent: name the field itself.
+            let named = ["missing field `", "unknown field `"]
+                .iter()
+                .find_map(|prefix| message.strip_prefix(prefix))
+                .and_then(|rest| rest.split('`').next());
+            let field = match (named, path.as_str()) {
+                (Some(name), "." | "") => name.to_owned(),
+                (Some(name), parent) => format!("{parent}.{name}"),
+                (None, path) => path.to_owned(),
+            };
+            if field == "." || field.is_empty() {
+                Err(CommandError::Invalid(format!("request body: {message}")))
+            } else {
+                Err(CommandError::invalid_field(field, message))
+            }
+        }
+    }
+}
+
 /// Runs a command: `body` gets an open transaction, makes the command's state change and
 /// appends its events through it (with [`Journal::append`]), and returns what to answer.
 /// The transaction then commits, the relay is woken, and the response is returned.
@@ -293,6 +321,36 @@ mod tests {
         let token = response.body[POSITION_FIELD].as_str().unwrap();
         assert_eq!(PositionToken::decode(token).unwrap().event_ids(), ids);
         assert_eq!(response.position.event_ids(), ids);
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[allow(dead_code)]
+    struct Body {
+        lines: Vec<Line>,
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[allow(dead_code)]
+    struct Line {
+        quantity: u32,
+    }
+
+    #[test]
+    fn a_body_with_a_wrong_field_is_refused_naming_its_path() {
+        let error = parse_body::<Body>(br#"{"lines": [{"quantity": 1}, {"quantity": -2}]}"#)
+            .unwrap_err();
+        match error {
+            CommandError::InvalidField { field, .. } => assert_eq!(field, "lines[1].quantity"),
+            other => panic!("{other:?}"),
+        }
+        match parse_body::<Body>(br#"{"lines": [{}]}"#).unwrap_err() {
+            CommandError::InvalidField { field, .. } => assert_eq!(field, "lines[0].quantity"),
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            parse_body::<Body>(b"not json"),
+            Err(CommandError::Invalid(_))
+        ));
     }
 
     #[test]

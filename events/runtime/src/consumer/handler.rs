@@ -30,6 +30,10 @@ pub trait Handler: Send + Sync + 'static {
         tx: &mut AnyConnection,
         event: &Incoming<'_>,
     ) -> impl Future<Output = Result<(), HandlerError>> + Send;
+
+    /// Called after a batch applied by this handler has committed, e.g. to wake the relay
+    /// that publishes what the batch appended to the journal. Does nothing by default.
+    fn committed(&self) {}
 }
 
 /// An event handed to a [`Handler`], with where it was read.

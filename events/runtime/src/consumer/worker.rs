@@ -337,6 +337,7 @@ impl<H: Handler> Worker<H> {
     /// database stays the truth).
     pub(super) fn committed(&mut self, committed: &Committed) {
         let env = &self.env;
+        env.handler.committed();
         let topic = self.tp.0.as_str();
         self.next = Some(self.next.map_or(committed.next, |n| n.max(committed.next)));
         self.attempts.retain(|&offset, _| offset >= committed.next);

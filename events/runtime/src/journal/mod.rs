@@ -132,6 +132,17 @@ impl Journal {
         Ok(read::version(conn, aggregate_id).await?)
     }
 
+    /// Whether the journal holds the event `event_id`: a consumer reading its own service's
+    /// topic skips such events, whose effect was applied when they were appended.
+    pub async fn contains(&self, conn: &mut AnyConnection, event_id: Uuid) -> Result<bool, ReadError> {
+        let found: Option<i64> =
+            sqlx::query_scalar("SELECT position FROM event_journal WHERE event_id = $1")
+                .bind(event_id.to_string())
+                .fetch_optional(&mut *conn)
+                .await?;
+        Ok(found.is_some())
+    }
+
     /// How many committed events the broker has not acknowledged yet.
     pub async fn unpublished(&self) -> Result<u64, ReadError> {
         Ok(read::unpublished(&self.db.pool).await?)

@@ -1,0 +1,197 @@
+//! What every command service runs besides its own domain: its database, journal and relay,
+//! one consumer group for the topics it reacts to, its timers, and one HTTP listener serving
+//! its API with `/health/*` and `/metrics`, all under one shutdown token.
+//!
+//! ```ignore
+//! let mut service = Service::start("orders", &config.service, migrations(), shutdown).await?;
+//! service.consume(&[Topic::Orders, Topic::Inventory], Reactions::new(&service));
+//! service.timers("order_deadline", Duration::from_millis(200), Deadlines::new(&service));
+//! service.serve(listener, api::router(&service)).await
+//! ```
+//!
+//! Not here: routes, reactions and rules, which are each service's own.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::Router;
+use eventmart_events::{Codec, Topic, Topics};
+use tokio::net::TcpListener;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::consumer::{Consumer, ConsumerConfig, Handler};
+use crate::db::{self, Db, Migrations};
+use crate::journal::{Journal, Relay, RelayConfig};
+use crate::kafka::{self, TopicLayout};
+use crate::metrics::Metrics;
+use crate::process::{self, Connections, Readiness};
+use crate::timers::{self, TimerHandler};
+
+/// The settings every service takes, flattened into each service's own configuration.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ServiceArgs {
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub connections: Connections,
+    /// The service's own database: `sqlite://FILE` or `postgres://…` [default:
+    /// sqlite://var/<service>.db]
+    #[arg(long, env = "DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// Address to serve the API, health and metrics on [default: the service's own port on
+    /// 127.0.0.1]
+    #[arg(long, env = "EVENTMART_LISTEN")]
+    pub listen: Option<String>,
+    /// How long tasks may take to finish after SIGTERM before they are aborted.
+    #[arg(long, env = "EVENTMART_GRACE", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub grace: Duration,
+    /// How long the consumer group waits for a silent member (Kafka session.timeout.ms).
+    #[arg(long, env = "EVENTMART_SESSION_TIMEOUT", default_value = "6s", value_parser = humantime::parse_duration)]
+    pub session_timeout: Duration,
+}
+
+impl ServiceArgs {
+    /// The database URL, or `sqlite://var/<service>.db`.
+    pub fn database_url(&self, service: &str) -> String {
+        self.database_url
+            .clone()
+            .unwrap_or_else(|| format!("sqlite://var/{service}.db"))
+    }
+
+    /// Binds the listen address, or `127.0.0.1:<default_port>`.
+    pub async fn bind(&self, default_port: u16) -> anyhow::Result<TcpListener> {
+        let address = self
+            .listen
+            .clone()
+            .unwrap_or_else(|| format!("127.0.0.1:{default_port}"));
+        TcpListener::bind(&address)
+            .await
+            .with_context(|| format!("binding {address}"))
+    }
+}
+
+/// A running service's shared parts; see the [module docs](self).
+#[derive(Debug)]
+pub struct Service {
+    /// The service's name: its consumer group and default database file.
+    pub name: &'static str,
+    /// Its settings.
+    pub args: ServiceArgs,
+    /// Its database.
+    pub db: Db,
+    /// Its journal (and outbox).
+    pub journal: Journal,
+    /// The codec of every topic.
+    pub codec: Codec,
+    /// Its metrics.
+    pub metrics: Metrics,
+    /// The topic names.
+    pub topics: Topics,
+    shutdown: CancellationToken,
+    tasks: JoinSet<anyhow::Result<()>>,
+}
+
+impl Service {
+    /// Opens the service's database (running the runtime's migrations and `migrations`),
+    /// makes sure every topic exists, and starts the relay.
+    pub async fn start(
+        name: &'static str,
+        args: &ServiceArgs,
+        migrations: Migrations,
+        shutdown: CancellationToken,
+    ) -> anyhow::Result<Self> {
+        let url = args.database_url(name);
+        let db = db::connect_component(&url, migrations)
+            .await
+            .with_context(|| format!("opening the {name} database"))?;
+        let connections = &args.connections;
+        let topics = connections.topics();
+        kafka::wait_for_broker(
+            &connections.bootstrap_servers,
+            &connections.kafka,
+            Duration::from_secs(60),
+        )
+        .await?;
+        kafka::provision_topics(
+            &connections.bootstrap_servers,
+            &connections.kafka,
+            &topics.all(),
+            &TopicLayout::default(),
+        )
+        .await?;
+        let codec = Codec::new(&connections.registry_url);
+        let metrics = Metrics::new();
+        let journal = Journal::new(db.clone(), topics.clone());
+        let mut relay_config = RelayConfig::new(&connections.bootstrap_servers);
+        relay_config.kafka = connections.kafka.clone();
+        let relay = Relay::new(journal.clone(), codec.clone(), metrics.clone(), relay_config)?;
+        let mut tasks = JoinSet::new();
+        let stop = shutdown.clone();
+        tasks.spawn(async move { Ok(relay.run(stop).await?) });
+        Ok(Self {
+            name,
+            args: args.clone(),
+            db,
+            journal,
+            codec,
+            metrics,
+            topics,
+            shutdown,
+            tasks,
+        })
+    }
+
+    /// Consumes `topics` as the consumer group named after the service, applying each event
+    /// with `handler` exactly once. A handler that appends to the journal wakes the relay in
+    /// [`Handler::committed`].
+    pub fn consume<H: Handler>(&mut self, topics: &[Topic], handler: H) {
+        let names = topics.iter().map(|t| self.topics.name(*t));
+        let mut config = ConsumerConfig::new(self.name, names);
+        config.session_timeout = self.args.session_timeout;
+        let kafka = kafka::client_config(
+            &self.args.connections.bootstrap_servers,
+            &self.args.connections.kafka,
+        );
+        let consumer = Consumer::new(
+            config,
+            kafka,
+            self.db.clone(),
+            self.codec.clone(),
+            self.metrics.clone(),
+        );
+        let stop = self.shutdown.clone();
+        self.tasks
+            .spawn(async move { Ok(consumer.run(handler, stop).await?) });
+    }
+
+    /// Fires the due timers of `kind` every `poll` with `handler`.
+    pub fn timers<H: TimerHandler>(&mut self, kind: &'static str, poll: Duration, handler: H) {
+        let journal = self.journal.clone();
+        let stop = self.shutdown.clone();
+        self.tasks
+            .spawn(timers::run(journal, kind, poll, handler, stop));
+    }
+
+    /// The shutdown token every task of the service follows.
+    pub fn shutdown(&self) -> &CancellationToken {
+        &self.shutdown
+    }
+
+    /// Serves `api` (plus `/health/live`, `/health/ready` and `/metrics`) on `listener`, and
+    /// runs every task until shutdown; returns the first failure.
+    pub async fn serve(mut self, listener: TcpListener, api: Router) -> anyhow::Result<()> {
+        let readiness = Readiness::new()
+            .database(self.db.pool.clone())
+            .broker(&self.args.connections)?
+            .registry(&self.args.connections.registry_url);
+        let router = api.merge(process::ops_router(readiness, self.metrics.clone()));
+        tracing::info!(
+            service = self.name,
+            address = %listener.local_addr()?,
+            "serving"
+        );
+        self.tasks
+            .spawn(process::serve(listener, router, self.shutdown.clone()));
+        process::supervise(self.tasks, self.shutdown, self.args.grace).await
+    }
+}
