@@ -193,12 +193,12 @@ pub fn parse_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Comm
         Err(error) => {
             let path = error.path().to_string();
             let message = error.into_inner().to_string();
-            // A missing or unknown field is reported at its parent: name the field itself.
-            let named = ["missing field `", "unknown field `"]
-                .iter()
-                .find_map(|prefix| message.strip_prefix(prefix))
+            // A missing field is reported at its parent: name the field itself. (An unknown
+            // field's path already ends with its name.)
+            let missing = message
+                .strip_prefix("missing field `")
                 .and_then(|rest| rest.split('`').next());
-            let field = match (named, path.as_str()) {
+            let field = match (missing, path.as_str()) {
                 (Some(name), "." | "") => name.to_owned(),
                 (Some(name), parent) => format!("{parent}.{name}"),
                 (None, path) => path.to_owned(),
@@ -324,12 +324,14 @@ mod tests {
     }
 
     #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
     #[allow(dead_code)]
     struct Body {
         lines: Vec<Line>,
     }
 
     #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
     #[allow(dead_code)]
     struct Line {
         quantity: u32,
@@ -345,6 +347,14 @@ mod tests {
         }
         match parse_body::<Body>(br#"{"lines": [{}]}"#).unwrap_err() {
             CommandError::InvalidField { field, .. } => assert_eq!(field, "lines[0].quantity"),
+            other => panic!("{other:?}"),
+        }
+        match parse_body::<Body>(br#"{"lines": [], "note": 1}"#).unwrap_err() {
+            CommandError::InvalidField { field, .. } => assert_eq!(field, "note"),
+            other => panic!("{other:?}"),
+        }
+        match parse_body::<Body>(br#"{"lines": [{"quantity": 1, "sku": "A"}]}"#).unwrap_err() {
+            CommandError::InvalidField { field, .. } => assert_eq!(field, "lines[0].sku"),
             other => panic!("{other:?}"),
         }
         assert!(matches!(
