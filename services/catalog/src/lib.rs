@@ -1,0 +1,47 @@
+//! The catalog service: products and their prices. It creates products and changes their
+//! prices over HTTP, emitting `product.created` and `product.price_changed` on the `catalog`
+//! topic, and keeps each SKU to one product.
+//!
+//! - [`config`]: how it is run.
+//! - [`domain`]: valid SKUs, names and prices, and the rules of the catalog (pure).
+//! - `api`: the HTTP endpoints `POST /products`, `PUT /products/{product_id}/price`,
+//!   `GET /products/{product_id}`.
+//! - `reactions`: events on its own topic that it did not append (kcat) folded into its state.
+
+mod api;
+pub mod config;
+pub mod domain;
+mod reactions;
+
+use eventmart_events::Topic;
+use eventmart_runtime::db::Migrations;
+use eventmart_runtime::service::Service;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+pub use config::Config;
+
+/// The service's name: its consumer group and default database file.
+pub const NAME: &str = "catalog";
+
+/// The port it listens on by default.
+pub const DEFAULT_PORT: u16 = 8102;
+
+/// Runs the service on `listener` until `shutdown` is cancelled or a task fails.
+pub async fn run(
+    listener: TcpListener,
+    config: Config,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let mut service = Service::start(NAME, &config.service, Migrations::none(), shutdown).await?;
+    let journal = service.journal.clone();
+    service.consume(
+        &[Topic::Catalog],
+        reactions::Reactions {
+            journal: journal.clone(),
+        },
+    );
+    service
+        .serve(listener, api::router(api::App { journal }))
+        .await
+}

@@ -1,0 +1,13 @@
+//! The users service's configuration: the settings every service takes, from flags or
+//! environment variables. The service has no settings of its own.
+
+use eventmart_runtime::service::ServiceArgs;
+
+/// How the users service is run.
+#[derive(Debug, Clone, clap::Parser)]
+#[command(name = "users", about = "Customer accounts: registration and profiles")]
+pub struct Config {
+    /// Database, broker, registry, listen address and shutdown settings.
+    #[command(flatten)]
+    pub service: ServiceArgs,
+}
