@@ -620,9 +620,12 @@ pub mod topics {
         produce_raw(bootstrap, topic, &event.aggregate_id(), value.as_bytes()).await
     }
 
+    /// How long [`read_all`] waits for a topic's first record.
+    const FIRST_RECORD: Duration = Duration::from_secs(10);
+
     /// Every record of `topic` (3 partitions) from the beginning, decoded, read until no
-    /// record arrives for `quiet`; in (partition, offset) order. Records that do not decode
-    /// are left out.
+    /// record arrives for `quiet` (the first may take up to 10 s, an empty topic costs that
+    /// long); in (partition, offset) order. Records that do not decode are left out.
     pub async fn read_all(
         bootstrap: &str,
         registry: &str,
@@ -641,7 +644,10 @@ pub mod topics {
         consumer.assign(&assignment)?;
         let codec = Codec::new(registry);
         let mut records = Vec::new();
-        while let Ok(message) = tokio::time::timeout(quiet, consumer.recv()).await {
+        // A fresh reader takes a moment to get its first record: wait longer for that one.
+        let mut wait = quiet.max(FIRST_RECORD);
+        while let Ok(message) = tokio::time::timeout(wait, consumer.recv()).await {
+            wait = quiet;
             let message = message?;
             let headers: Vec<(String, Option<Vec<u8>>)> = message
                 .headers()

@@ -1,0 +1,495 @@
+//! The whole system as real processes, for end-to-end tests and benchmarks: a Tansu broker,
+//! the schema registry and the five services, each on a random port with its own fresh
+//! database and one topic prefix for the run.
+//!
+//! - [`System::start`] starts everything and waits until every service is ready.
+//! - [`System::kill`] / [`System::restart`] crash and restart one service on the same port
+//!   and database, as `kill -9` and a supervisor would.
+//! - The shop helpers ([`System::register_user`], [`System::create_product`],
+//!   [`System::restock`], [`System::place_order`], …) go through the public HTTP APIs only,
+//!   and wait where the system is eventually consistent (a new product reaches inventory's
+//!   and orders' replicas through Kafka).
+//! - [`Ledger`] reads every service's state back and checks the saga's invariants.
+//!
+//! Not here: assertions about particular scenarios (those are the tests in `tests/`).
+
+mod invariants;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use eventmart_events::{Topic, Topics};
+use eventmart_runtime::db::Engine;
+use eventmart_runtime::testing::{
+    TestBroker, TestDatabase, TestProcess, TestRegistry, free_port, unique_prefix, wait_for,
+};
+pub use reqwest::StatusCode;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+pub use self::invariants::{Ledger, Violations};
+
+/// The five services, in start order.
+pub const SERVICES: [&str; 5] = ["users", "catalog", "inventory", "orders", "payments"];
+
+/// How a system is started.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The engine of every service's database.
+    pub engine: Engine,
+    /// How long an order may stay PENDING (orders' `ORDERS_DEADLINE`).
+    pub order_deadline: Duration,
+    /// How long a charge takes at the simulated provider.
+    pub provider_latency: Duration,
+}
+
+impl Settings {
+    /// Defaults for tests on `engine`: a 60 s deadline and an instant provider.
+    pub fn new(engine: Engine) -> Self {
+        Self {
+            engine,
+            order_deadline: Duration::from_secs(60),
+            provider_latency: Duration::ZERO,
+        }
+    }
+}
+
+/// One service: its process while it runs, and its database.
+#[derive(Debug)]
+struct Running {
+    process: Option<TestProcess>,
+    database: TestDatabase,
+}
+
+/// The running system; every process stops when it is dropped.
+#[derive(Debug)]
+pub struct System {
+    /// The broker.
+    pub broker: TestBroker,
+    /// The schema registry.
+    pub registry: TestRegistry,
+    /// The topic names of this run.
+    pub topics: Topics,
+    settings: Settings,
+    ports: BTreeMap<&'static str, u16>,
+    services: tokio::sync::Mutex<BTreeMap<&'static str, Running>>,
+    http: reqwest::Client,
+}
+
+/// An HTTP answer: status and JSON body (`Value::Null` when the body is not JSON).
+pub type Answer = (StatusCode, Value);
+
+impl System {
+    /// Starts the broker, the registry and the five services, and waits until each is ready.
+    pub async fn start(settings: Settings) -> anyhow::Result<Self> {
+        let broker = TestBroker::start().await?;
+        let registry = TestRegistry::start().await?;
+        let prefix = unique_prefix();
+        let mut ports = BTreeMap::new();
+        let mut services = BTreeMap::new();
+        for name in SERVICES {
+            ports.insert(name, free_port()?);
+            let database = TestDatabase::create(settings.engine).await?;
+            services.insert(
+                name,
+                Running {
+                    process: None,
+                    database,
+                },
+            );
+        }
+        let system = Self {
+            broker,
+            registry,
+            topics: Topics::new(&prefix),
+            settings,
+            ports,
+            services: tokio::sync::Mutex::new(services),
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .pool_max_idle_per_host(64)
+                .build()?,
+        };
+        // Start them all, then wait: they provision topics and join groups concurrently.
+        for name in SERVICES {
+            system.spawn(name).await?;
+        }
+        for name in SERVICES {
+            system.wait_ready(name).await?;
+        }
+        Ok(system)
+    }
+
+    /// The topic prefix of this run.
+    pub fn prefix(&self) -> String {
+        self.topics
+            .name(Topic::Users)
+            .trim_end_matches("users")
+            .to_owned()
+    }
+
+    fn environment(&self, name: &str, database: &str) -> Vec<(String, String)> {
+        vec![
+            (
+                "EVENTMART_BOOTSTRAP_SERVERS".into(),
+                self.broker.bootstrap.clone(),
+            ),
+            ("EVENTMART_REGISTRY_URL".into(), self.registry.url.clone()),
+            ("EVENTMART_TOPIC_PREFIX".into(), self.prefix()),
+            ("DATABASE_URL".into(), database.to_owned()),
+            (
+                "EVENTMART_LISTEN".into(),
+                format!("127.0.0.1:{}", self.ports[name]),
+            ),
+            ("EVENTMART_GRACE".into(), "5s".into()),
+            (
+                "ORDERS_DEADLINE".into(),
+                format!("{}ms", self.settings.order_deadline.as_millis()),
+            ),
+            (
+                "PAYMENTS_PROVIDER_LATENCY".into(),
+                format!("{}ms", self.settings.provider_latency.as_millis()),
+            ),
+            ("RUST_LOG".into(), "info".into()),
+        ]
+    }
+
+    async fn spawn(&self, name: &str) -> anyhow::Result<()> {
+        let mut services = self.services.lock().await;
+        let running = services.get_mut(name).context("no such service")?;
+        let environment = self.environment(name, &running.database.url);
+        let envs: Vec<(&str, &str)> = environment
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        running.process = Some(TestProcess::spawn(name, &[], &envs)?);
+        Ok(())
+    }
+
+    async fn wait_ready(&self, name: &str) -> anyhow::Result<()> {
+        let url = self.url(name, "/health/ready");
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
+        loop {
+            {
+                let mut services = self.services.lock().await;
+                let running = services.get_mut(name).context("no such service")?;
+                let process = running.process.as_mut().context("not running")?;
+                if process.exited_successfully()? {
+                    bail!("{name} exited:\n{}", process.log());
+                }
+                if tokio::time::Instant::now() >= deadline {
+                    bail!("{name} not ready after 90s:\n{}", process.log());
+                }
+            }
+            if let Ok(response) = self.http.get(&url).send().await
+                && response.status().is_success()
+            {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// The URL of `path` on service `name`.
+    pub fn url(&self, name: &str, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.ports[name])
+    }
+
+    /// Kills service `name` with SIGKILL, as a crash would.
+    pub async fn kill(&self, name: &str) {
+        let process = self
+            .services
+            .lock()
+            .await
+            .get_mut(name)
+            .and_then(|running| running.process.take());
+        if let Some(mut process) = process {
+            process.kill().await;
+        }
+    }
+
+    /// Starts service `name` again (after [`System::kill`]) on its port and database, and
+    /// waits until it is ready.
+    pub async fn restart(&self, name: &str) -> anyhow::Result<()> {
+        self.kill(name).await;
+        self.spawn(name).await?;
+        self.wait_ready(name).await
+    }
+
+    /// The log of service `name` so far (empty while it is killed).
+    pub async fn log(&self, name: &str) -> String {
+        self.services
+            .lock()
+            .await
+            .get(name)
+            .and_then(|running| running.process.as_ref().map(TestProcess::log))
+            .unwrap_or_default()
+    }
+
+    /// `GET path` on service `name`.
+    pub async fn get(&self, name: &str, path: &str) -> anyhow::Result<Answer> {
+        let response = self.http.get(self.url(name, path)).send().await?;
+        answer(response).await
+    }
+
+    /// `POST path` with a JSON `body` on service `name`.
+    pub async fn post(&self, name: &str, path: &str, body: &Value) -> anyhow::Result<Answer> {
+        let response = self
+            .http
+            .post(self.url(name, path))
+            .json(body)
+            .send()
+            .await?;
+        answer(response).await
+    }
+
+    /// `POST path` with a JSON `body` and an `Idempotency-Key`.
+    pub async fn post_with_key(
+        &self,
+        name: &str,
+        path: &str,
+        body: &Value,
+        key: &str,
+    ) -> anyhow::Result<Answer> {
+        let response = self
+            .http
+            .post(self.url(name, path))
+            .header("idempotency-key", key)
+            .json(body)
+            .send()
+            .await?;
+        answer(response).await
+    }
+
+    /// `POST path` with a raw body (for malformed-input checks).
+    pub async fn post_raw(&self, name: &str, path: &str, body: &str) -> anyhow::Result<Answer> {
+        let response = self
+            .http
+            .post(self.url(name, path))
+            .header("content-type", "application/json")
+            .body(body.to_owned())
+            .send()
+            .await?;
+        answer(response).await
+    }
+
+    /// Registers a user; returns its id.
+    pub async fn register_user(&self, email: &str) -> anyhow::Result<Uuid> {
+        let (status, body) = self
+            .post(
+                "users",
+                "/users",
+                &json!({"email": email, "name": "Test User"}),
+            )
+            .await?;
+        expect(status, StatusCode::CREATED, &body, "registering a user")?;
+        id(&body, "user_id")
+    }
+
+    /// Creates a product at `cents` EUR; returns its id.
+    pub async fn create_product(&self, sku: &str, cents: i64) -> anyhow::Result<Uuid> {
+        let body = json!({"sku": sku, "name": format!("Product {sku}"),
+                          "price": {"cents": cents, "currency": "EUR"}});
+        let (status, body) = self.post("catalog", "/products", &body).await?;
+        expect(status, StatusCode::CREATED, &body, "creating a product")?;
+        id(&body, "product_id")
+    }
+
+    /// Restocks `quantity` units of `product`, waiting until inventory has learned of the
+    /// product from the catalog topic.
+    pub async fn restock(&self, product: Uuid, quantity: i64) -> anyhow::Result<Value> {
+        let path = format!("/stock/{product}/restock");
+        let body = json!({"quantity": quantity});
+        wait_for(
+            "inventory to accept a restock",
+            Duration::from_secs(30),
+            || async {
+                match self.post("inventory", &path, &body).await {
+                    Ok((StatusCode::OK, body)) => Some(Ok(body)),
+                    Ok((StatusCode::NOT_FOUND, _)) | Err(_) => None,
+                    Ok((status, body)) => {
+                        Some(Err(anyhow::anyhow!("restock answered {status}: {body}")))
+                    }
+                }
+            },
+        )
+        .await?
+    }
+
+    /// Places an order of `lines` (product, quantity) for `user`, waiting until orders has
+    /// learned of the user and products; returns the order id.
+    pub async fn place_order(
+        &self,
+        user: Uuid,
+        lines: &[(Uuid, i64)],
+        payment_token: Option<&str>,
+    ) -> anyhow::Result<Uuid> {
+        let lines: Vec<Value> = lines
+            .iter()
+            .map(|(product, quantity)| json!({"product_id": product, "quantity": quantity}))
+            .collect();
+        let mut body = json!({"user_id": user, "lines": lines});
+        if let Some(token) = payment_token {
+            body["payment_token"] = json!(token);
+        }
+        // One key for every attempt: a retry after a crash or a timeout places one order.
+        let key = Uuid::new_v4().to_string();
+        let created = wait_for(
+            "orders to accept the order",
+            Duration::from_secs(120),
+            || async {
+                match self.post_with_key("orders", "/orders", &body, &key).await {
+                    Ok((StatusCode::CREATED, body)) => Some(Ok(body)),
+                    Ok((status, _)) if status.is_server_error() => None,
+                    Ok((StatusCode::UNPROCESSABLE_ENTITY, answer))
+                        if answer["error"]
+                            .as_str()
+                            .is_some_and(|e| e.starts_with("unknown_")) =>
+                    {
+                        None
+                    }
+                    Err(_) => None,
+                    Ok((status, body)) => Some(Err(anyhow::anyhow!(
+                        "placing an order answered {status}: {body}"
+                    ))),
+                }
+            },
+        )
+        .await??;
+        id(&created, "order_id")
+    }
+
+    /// Waits until `order` is CONFIRMED or CANCELLED; returns it as orders shows it.
+    pub async fn wait_final(&self, order: Uuid, deadline: Duration) -> anyhow::Result<Value> {
+        let path = format!("/orders/{order}");
+        wait_for("the order to end", deadline, || async {
+            match self.get("orders", &path).await {
+                Ok((StatusCode::OK, body)) if body["status"] != "PENDING" => Some(body),
+                _ => None,
+            }
+        })
+        .await
+    }
+
+    /// Waits until `check` holds for `GET path` on `name`; returns the body.
+    pub async fn wait_until(
+        &self,
+        name: &str,
+        path: &str,
+        what: &str,
+        deadline: Duration,
+        check: impl Fn(&Value) -> bool,
+    ) -> anyhow::Result<Value> {
+        wait_for(what, deadline, || async {
+            match self.get(name, path).await {
+                Ok((StatusCode::OK, body)) if check(&body) => Some(body),
+                _ => None,
+            }
+        })
+        .await
+    }
+
+    /// Every item of a paginated list (`{"items": [...], "next": …}`) on `name`.
+    pub async fn all(&self, name: &str, path: &str) -> anyhow::Result<Vec<Value>> {
+        let mut items = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let page = match &after {
+                None => format!("{path}?limit=500"),
+                Some(after) => format!("{path}?limit=500&after={after}"),
+            };
+            let (status, body) = self.get(name, &page).await?;
+            expect(status, StatusCode::OK, &body, &format!("listing {path}"))?;
+            let batch = body["items"].as_array().cloned().unwrap_or_default();
+            let done = batch.is_empty() || body["next"].is_null();
+            items.extend(batch);
+            if done {
+                return Ok(items);
+            }
+            after = body["next"].as_str().map(str::to_owned);
+        }
+    }
+}
+
+impl System {
+    /// Produces `lines` (one record each, `key:value` when `keyed`) onto `topic` with the
+    /// project's kcat wrapper (`scripts/kcat`), as a user would.
+    pub async fn kcat_produce(&self, topic: Topic, keyed: bool, lines: &str) -> anyhow::Result<()> {
+        use tokio::io::AsyncWriteExt;
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/kcat");
+        let topic = self.topics.name(topic);
+        let mut command = tokio::process::Command::new("bash");
+        command
+            .arg(script)
+            .args(["-b", &self.broker.bootstrap, "-P", "-t", &topic])
+            .stdin(std::process::Stdio::piped());
+        if keyed {
+            command.arg("-K:");
+        }
+        let mut child = command.spawn().context("running scripts/kcat")?;
+        let mut stdin = child.stdin.take().context("kcat's stdin")?;
+        stdin.write_all(lines.as_bytes()).await?;
+        drop(stdin);
+        let status = child.wait().await?;
+        if !status.success() {
+            bail!("kcat -P exited with {status}");
+        }
+        Ok(())
+    }
+}
+
+impl System {
+    /// Every record on the dead-letter topic of `topic` so far (read until quiet for
+    /// `quiet`).
+    pub async fn dead_letters(
+        &self,
+        topic: Topic,
+        quiet: Duration,
+    ) -> anyhow::Result<Vec<eventmart_runtime::dlq::DeadLetter>> {
+        use rdkafka::consumer::{Consumer, StreamConsumer};
+        let name = self.topics.dlq(topic);
+        let consumer: StreamConsumer = rdkafka::ClientConfig::new()
+            .set("bootstrap.servers", &self.broker.bootstrap)
+            .set("enable.auto.commit", "false")
+            .set("group.id", format!("dlq-reader-{}", Uuid::new_v4()))
+            .create()?;
+        let mut assignment = rdkafka::TopicPartitionList::new();
+        for partition in 0..eventmart_runtime::kafka::TopicLayout::default().partitions {
+            assignment.add_partition_offset(&name, partition, rdkafka::Offset::Beginning)?;
+        }
+        consumer.assign(&assignment)?;
+        let mut letters = Vec::new();
+        while let Ok(message) = tokio::time::timeout(quiet, consumer.recv()).await {
+            letters.push(eventmart_runtime::dlq::DeadLetter::from_message(&message?));
+        }
+        Ok(letters)
+    }
+}
+
+async fn answer(response: reqwest::Response) -> anyhow::Result<Answer> {
+    let status = response.status();
+    let text = response.text().await?;
+    Ok((status, serde_json::from_str(&text).unwrap_or(Value::Null)))
+}
+
+/// Fails unless `status` is `expected`, showing the body.
+pub fn expect(
+    status: StatusCode,
+    expected: StatusCode,
+    body: &Value,
+    what: &str,
+) -> anyhow::Result<()> {
+    if status != expected {
+        bail!("{what}: expected {expected}, got {status}: {body}");
+    }
+    Ok(())
+}
+
+/// The UUID in field `field` of `body`.
+pub fn id(body: &Value, field: &str) -> anyhow::Result<Uuid> {
+    body[field]
+        .as_str()
+        .and_then(|s| s.parse().ok())
+        .with_context(|| format!("no {field} in {body}"))
+}

@@ -1,0 +1,195 @@
+//! Chaos: a randomized run of 300 orders across several users and products, with random
+//! declines, while every service is killed with SIGKILL and restarted at random moments.
+//! Afterwards every order has ended and the saga's invariants hold exactly (see
+//! `eventmart_system::Ledger`). The run prints its counts.
+//!
+//! `EVENTMART_CHAOS_ORDERS` and `EVENTMART_CHAOS_SEED` change the size and the dice;
+//! `EVENTMART_CHAOS_ENGINE=postgres` runs the services on PostgreSQL.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use eventmart_runtime::db::Engine;
+use eventmart_system::{Ledger, SERVICES, Settings, System};
+use uuid::Uuid;
+
+/// A small deterministic random source (xorshift64*), so that a seed replays a run's dice.
+#[derive(Debug, Clone)]
+struct Dice(u64);
+
+impl Dice {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+
+    fn millis(&mut self, from: u64, to: u64) -> Duration {
+        Duration::from_millis(from + self.below(to - from))
+    }
+}
+
+fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_order_ends_and_the_invariants_hold_while_services_are_killed_at_random()
+-> anyhow::Result<()> {
+    let orders: usize = env_or("EVENTMART_CHAOS_ORDERS", 300);
+    let seed: u64 = env_or(
+        "EVENTMART_CHAOS_SEED",
+        u64::from(std::process::id()) * 0x9E37_79B9 + 1,
+    );
+    println!("chaos: {orders} orders, seed {seed}");
+    let mut dice = Dice(seed);
+    let engine = match std::env::var("EVENTMART_CHAOS_ENGINE").as_deref() {
+        Ok("postgres") => Engine::Postgres,
+        _ => Engine::Sqlite,
+    };
+    let system = Arc::new(System::start(Settings::new(engine)).await?);
+
+    let mut users = Vec::new();
+    for n in 0..4 {
+        users.push(
+            system
+                .register_user(&format!("chaos{n}@example.com"))
+                .await?,
+        );
+    }
+    let mut products = Vec::new();
+    for n in 0..6 {
+        let product = system
+            .create_product(&format!("CHAOS-{n}"), 100 + 37 * n)
+            .await?;
+        system.restock(product, 120).await?;
+        products.push(product);
+    }
+
+    // Kill and restart services at random until the orders are in and have had time to run.
+    let placing_done = Arc::new(AtomicBool::new(false));
+    let chaos = {
+        let system = system.clone();
+        let placing_done = placing_done.clone();
+        let mut dice = Dice(seed ^ 0xDEAD_BEEF);
+        tokio::spawn(async move {
+            let mut kills = std::collections::BTreeMap::<&str, u32>::new();
+            let mut after_done = 0;
+            let mut victims: Vec<&str> = Vec::new();
+            while after_done < 3 {
+                if placing_done.load(Ordering::Relaxed) {
+                    after_done += 1;
+                }
+                tokio::time::sleep(dice.millis(300, 1500)).await;
+                // Each round kills every service once, in a random order.
+                if victims.is_empty() {
+                    victims = SERVICES.to_vec();
+                    for i in (1..victims.len()).rev() {
+                        let j = usize::try_from(dice.below(i as u64 + 1)).unwrap_or(0);
+                        victims.swap(i, j);
+                    }
+                }
+                let name = victims.pop().unwrap_or("orders");
+                system.kill(name).await;
+                *kills.entry(name).or_default() += 1;
+                tokio::time::sleep(dice.millis(50, 800)).await;
+                system.restart(name).await?;
+            }
+            anyhow::Ok(kills)
+        })
+    };
+
+    let started = Instant::now();
+    let mut placed: Vec<Uuid> = Vec::with_capacity(orders);
+    let mut declined_asked = 0;
+    // A few customers at a time, like a shop's traffic, spread over the kills.
+    let mut pace = tokio::time::interval(Duration::from_millis(150));
+    for chunk in (0..orders).collect::<Vec<_>>().chunks(2) {
+        pace.tick().await;
+        let mut batch = Vec::new();
+        for _ in chunk {
+            let user = users[usize::try_from(dice.below(users.len() as u64)).unwrap_or(0)];
+            let lines: Vec<(Uuid, i64)> = {
+                let count = 1 + dice.below(3);
+                let first = dice.below(products.len() as u64);
+                (0..count)
+                    .map(|i| {
+                        let index =
+                            usize::try_from((first + i) % products.len() as u64).unwrap_or(0);
+                        (
+                            products[index],
+                            i64::try_from(1 + dice.below(3)).unwrap_or(1),
+                        )
+                    })
+                    .collect()
+            };
+            let token = (dice.below(5) == 0).then_some("tok_decline");
+            declined_asked += usize::from(token.is_some());
+            let system = system.clone();
+            batch.push(async move { system.place_order(user, &lines, token).await });
+        }
+        for order in futures::future::join_all(batch).await {
+            placed.push(order?);
+        }
+    }
+    placing_done.store(true, Ordering::Relaxed);
+    let placed_in = started.elapsed();
+    let kills = chaos.await??;
+
+    for order in &placed {
+        system.wait_final(*order, Duration::from_secs(180)).await?;
+    }
+    for product in &products {
+        system
+            .wait_until(
+                "inventory",
+                &format!("/stock/{product}"),
+                "every reservation released or sold",
+                Duration::from_secs(120),
+                |s| s["reserved"] == 0,
+            )
+            .await?;
+    }
+    // Let the last compensations (a refund behind a late charge) land, then read.
+    let ledger = eventmart_runtime::testing::wait_for(
+        "the ledger to balance",
+        Duration::from_secs(60),
+        || async {
+            let ledger = Ledger::read(&system).await.ok()?;
+            ledger.violations.0.is_empty().then_some(ledger)
+        },
+    )
+    .await;
+    let ledger = match ledger {
+        Ok(ledger) => ledger,
+        Err(_) => {
+            let ledger = Ledger::read(&system).await?;
+            panic!("invariants broken after chaos:\n{}", ledger.violations);
+        }
+    };
+    println!(
+        "chaos: {} orders placed in {placed_in:.1?} ({declined_asked} with a declining card), \
+         kills {kills:?}; {ledger}",
+        placed.len()
+    );
+    assert_eq!(
+        ledger.by_status.values().sum::<u64>(),
+        u64::try_from(placed.len())?
+    );
+    assert_eq!(
+        kills.len(),
+        SERVICES.len(),
+        "every service was killed: {kills:?}"
+    );
+    assert!(kills.values().sum::<u32>() >= 10, "{kills:?}");
+    Ok(())
+}
