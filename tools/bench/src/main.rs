@@ -6,6 +6,7 @@
 //! PostgreSQL figures, a PostgreSQL server; each run uses fresh topics and databases.
 
 mod runtime;
+mod saga;
 
 use clap::{Parser, Subcommand};
 use eventmart_runtime::process::Connections;
@@ -24,6 +25,9 @@ struct Cli {
 enum Command {
     /// The event runtime: append + relay, exactly-once consumers, relay latency.
     Runtime(runtime::Args),
+    /// The order saga through all five services: orders per second and saga latency,
+    /// beside the broker's raw round trip (starts its own broker and services).
+    Saga(saga::Args),
 }
 
 #[tokio::main]
@@ -34,5 +38,6 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Runtime(args) => runtime::run(&cli.connections, args).await,
+        Command::Saga(args) => saga::run(args).await,
     }
 }

@@ -58,7 +58,7 @@ pub(crate) struct Args {
     engines: Vec<Engine>,
 }
 
-fn parse_engine(s: &str) -> Result<Engine, String> {
+pub(crate) fn parse_engine(s: &str) -> Result<Engine, String> {
     match s {
         "sqlite" => Ok(Engine::Sqlite),
         "postgres" => Ok(Engine::Postgres),
