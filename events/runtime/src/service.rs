@@ -124,7 +124,12 @@ impl Service {
         let journal = Journal::new(db.clone(), topics.clone());
         let mut relay_config = RelayConfig::new(&connections.bootstrap_servers);
         relay_config.kafka = connections.kafka.clone();
-        let relay = Relay::new(journal.clone(), codec.clone(), metrics.clone(), relay_config)?;
+        let relay = Relay::new(
+            journal.clone(),
+            codec.clone(),
+            metrics.clone(),
+            relay_config,
+        )?;
         let mut tasks = JoinSet::new();
         let stop = shutdown.clone();
         tasks.spawn(async move { Ok(relay.run(stop).await?) });

@@ -215,7 +215,9 @@ pub async fn claim(
     .bind(owner)
     .execute(&mut *conn)
     .await?;
-    Ok(holder(conn, kind, value).await?.unwrap_or_else(|| owner.to_owned()))
+    Ok(holder(conn, kind, value)
+        .await?
+        .unwrap_or_else(|| owner.to_owned()))
 }
 
 /// Who holds `value` of `kind`, if anyone.

@@ -75,6 +75,7 @@ fn order_created() -> (Event, Value) {
             unit_price: eur(1250),
         }],
         total: eur(2500),
+        payment_token: None,
         created_at: millis(1_795_000_000_123),
     });
     let record = json!({

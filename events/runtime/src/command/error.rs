@@ -83,9 +83,7 @@ impl CommandError {
         match self {
             CommandError::Invalid(_)
             | CommandError::InvalidField { .. }
-            | CommandError::InvalidIdempotencyKey(_) => {
-                StatusCode::BAD_REQUEST
-            }
+            | CommandError::InvalidIdempotencyKey(_) => StatusCode::BAD_REQUEST,
             CommandError::NotFound(_) => StatusCode::NOT_FOUND,
             CommandError::Rejected { .. } | CommandError::IdempotencyKeyReused { .. } => {
                 StatusCode::UNPROCESSABLE_ENTITY

@@ -339,8 +339,8 @@ mod tests {
 
     #[test]
     fn a_body_with_a_wrong_field_is_refused_naming_its_path() {
-        let error = parse_body::<Body>(br#"{"lines": [{"quantity": 1}, {"quantity": -2}]}"#)
-            .unwrap_err();
+        let error =
+            parse_body::<Body>(br#"{"lines": [{"quantity": 1}, {"quantity": -2}]}"#).unwrap_err();
         match error {
             CommandError::InvalidField { field, .. } => assert_eq!(field, "lines[1].quantity"),
             other => panic!("{other:?}"),

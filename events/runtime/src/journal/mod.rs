@@ -134,7 +134,11 @@ impl Journal {
 
     /// Whether the journal holds the event `event_id`: a consumer reading its own service's
     /// topic skips such events, whose effect was applied when they were appended.
-    pub async fn contains(&self, conn: &mut AnyConnection, event_id: Uuid) -> Result<bool, ReadError> {
+    pub async fn contains(
+        &self,
+        conn: &mut AnyConnection,
+        event_id: Uuid,
+    ) -> Result<bool, ReadError> {
         let found: Option<i64> =
             sqlx::query_scalar("SELECT position FROM event_journal WHERE event_id = $1")
                 .bind(event_id.to_string())
