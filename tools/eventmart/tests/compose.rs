@@ -99,3 +99,38 @@ fn postgres_gets_one_database_per_component() {
         );
     }
 }
+
+#[test]
+fn each_service_runs_on_its_own_database_and_port_after_provisioning() {
+    let compose = compose();
+    let services = &compose["services"];
+    let mut databases = std::collections::BTreeSet::new();
+    for (name, port) in [
+        ("users", 8101),
+        ("catalog", 8102),
+        ("inventory", 8103),
+        ("orders", 8104),
+        ("payments", 8105),
+    ] {
+        let service = &services[name];
+        let url = env(service, "DATABASE_URL").expect("DATABASE_URL");
+        assert!(
+            url.ends_with(&format!("@postgres:5432/{name}")),
+            "{name}: {url}"
+        );
+        assert!(databases.insert(url.to_owned()), "{name} shares a database");
+        assert_eq!(
+            env(service, "EVENTMART_LISTEN"),
+            Some(format!("0.0.0.0:{port}").as_str())
+        );
+        assert!(
+            env(service, "EVENTMART_BOOTSTRAP_SERVERS").is_some_and(|b| b.contains("kafka-1")),
+            "{name} reaches the Kafka cluster"
+        );
+        assert_eq!(
+            service["depends_on"]["provision"]["condition"].as_str(),
+            Some("service_completed_successfully"),
+            "{name} starts once topics and schemas exist"
+        );
+    }
+}
