@@ -44,6 +44,11 @@ ensure_python() {
   export EVENTMART_PYTHON
 }
 
+# The README's walk-through picks ids out of JSON answers with jq.
+ensure_jq() {
+  command -v jq >/dev/null 2>&1 || { say "installing jq"; apt_install jq; }
+}
+
 ensure_kcat() {
   ensure_python
   command -v kcat >/dev/null || { say "installing kcat"; apt_install kcat; }
