@@ -42,6 +42,18 @@ fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
         .unwrap_or(default)
 }
 
+/// Asks to cancel `order`, retrying while orders is down; a 409 (already ended) is an answer.
+async fn cancel(system: &System, order: Uuid) -> anyhow::Result<()> {
+    let path = format!("/orders/{order}/cancel");
+    eventmart_runtime::testing::wait_for("a cancellation answer", Duration::from_secs(120), || async {
+        match system.post("orders", &path, &serde_json::Value::Null).await {
+            Ok((status, _)) if status.is_success() || status.as_u16() == 409 => Some(()),
+            _ => None,
+        }
+    })
+    .await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_order_ends_and_the_invariants_hold_while_services_are_killed_at_random()
 -> anyhow::Result<()> {
@@ -56,7 +68,10 @@ async fn every_order_ends_and_the_invariants_hold_while_services_are_killed_at_r
         Ok("postgres") => Engine::Postgres,
         _ => Engine::Sqlite,
     };
-    let system = Arc::new(System::start(Settings::new(engine)).await?);
+    // A provider slow enough that some customers cancel while their charge is in flight.
+    let mut settings = Settings::new(engine);
+    settings.provider_latency = Duration::from_millis(200);
+    let system = Arc::new(System::start(settings).await?);
 
     let mut users = Vec::new();
     for n in 0..4 {
@@ -111,6 +126,7 @@ async fn every_order_ends_and_the_invariants_hold_while_services_are_killed_at_r
     let started = Instant::now();
     let mut placed: Vec<Uuid> = Vec::with_capacity(orders);
     let mut declined_asked = 0;
+    let mut cancels_asked = 0;
     // A few customers at a time, like a shop's traffic, spread over the kills.
     let mut pace = tokio::time::interval(Duration::from_millis(150));
     for chunk in (0..orders).collect::<Vec<_>>().chunks(2) {
@@ -134,8 +150,18 @@ async fn every_order_ends_and_the_invariants_hold_while_services_are_killed_at_r
             };
             let token = (dice.below(5) == 0).then_some("tok_decline");
             declined_asked += usize::from(token.is_some());
+            // Some customers change their mind a moment later.
+            let cancel_after = (dice.below(8) == 0).then(|| dice.millis(0, 600));
+            cancels_asked += usize::from(cancel_after.is_some());
             let system = system.clone();
-            batch.push(async move { system.place_order(user, &lines, token).await });
+            batch.push(async move {
+                let order = system.place_order(user, &lines, token).await?;
+                if let Some(after) = cancel_after {
+                    tokio::time::sleep(after).await;
+                    cancel(&system, order).await?;
+                }
+                anyhow::Ok(order)
+            });
         }
         for order in futures::future::join_all(batch).await {
             placed.push(order?);
@@ -177,7 +203,8 @@ async fn every_order_ends_and_the_invariants_hold_while_services_are_killed_at_r
         }
     };
     println!(
-        "chaos: {} orders placed in {placed_in:.1?} ({declined_asked} with a declining card), \
+        "chaos: {} orders placed in {placed_in:.1?} ({declined_asked} with a declining card, \
+         {cancels_asked} cancelled by the customer), \
          kills {kills:?}; {ledger}",
         placed.len()
     );
