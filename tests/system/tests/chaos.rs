@@ -53,12 +53,16 @@ fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
 /// Asks to cancel `order`, retrying while orders is down; a 409 (already ended) is an answer.
 async fn cancel(system: &System, order: Uuid) -> anyhow::Result<()> {
     let path = format!("/orders/{order}/cancel");
-    eventmart_runtime::testing::wait_for("a cancellation answer", Duration::from_secs(120), || async {
-        match system.post("orders", &path, &serde_json::Value::Null).await {
-            Ok((status, _)) if status.is_success() || status.as_u16() == 409 => Some(()),
-            _ => None,
-        }
-    })
+    eventmart_runtime::testing::wait_for(
+        "a cancellation answer",
+        Duration::from_secs(120),
+        || async {
+            match system.post("orders", &path, &serde_json::Value::Null).await {
+                Ok((status, _)) if status.is_success() || status.as_u16() == 409 => Some(()),
+                _ => None,
+            }
+        },
+    )
     .await
 }
 

@@ -31,6 +31,12 @@ pub struct ConsumerConfig {
     /// takes what has arrived and goes.
     #[serde(default = "defaults::linger", with = "duration")]
     pub linger: Duration,
+    /// Longest time the broker may hold a fetch that has no records yet (Kafka
+    /// `fetch.wait.max.ms`). Each hop of a saga can wait this long when the broker does not
+    /// answer a waiting fetch as soon as records arrive, so it bounds a reaction's latency;
+    /// shorter means more idle fetches.
+    #[serde(default = "defaults::fetch_wait", with = "duration")]
+    pub fetch_wait: Duration,
     /// First pause after a failure; each further failure of the same batch doubles it.
     #[serde(default = "defaults::retry_backoff_base", with = "duration")]
     pub retry_backoff_base: Duration,
@@ -67,6 +73,7 @@ impl ConsumerConfig {
             batch_max: defaults::batch_max(),
             max_buffered: defaults::max_buffered(),
             linger: defaults::linger(),
+            fetch_wait: defaults::fetch_wait(),
             retry_backoff_base: defaults::retry_backoff_base(),
             retry_backoff_max: defaults::retry_backoff_max(),
             max_handler_attempts: defaults::max_handler_attempts(),
@@ -109,6 +116,9 @@ mod defaults {
     }
     pub(super) fn linger() -> Duration {
         Duration::ZERO
+    }
+    pub(super) fn fetch_wait() -> Duration {
+        Duration::from_millis(20)
     }
     pub(super) fn retry_backoff_base() -> Duration {
         Duration::from_millis(100)

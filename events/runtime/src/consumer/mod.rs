@@ -219,6 +219,7 @@ fn consumer_config(kafka: &ClientConfig, config: &ConsumerConfig) -> ClientConfi
         .set("auto.offset.reset", "earliest")
         .set("enable.partition.eof", "false")
         .set("partition.assignment.strategy", "range,roundrobin")
+        .set("fetch.wait.max.ms", millis(config.fetch_wait))
         .set("session.timeout.ms", millis(config.session_timeout))
         .set("heartbeat.interval.ms", millis(config.session_timeout / 3))
         .set("statistics.interval.ms", millis(config.lag_interval));
