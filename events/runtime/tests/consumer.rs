@@ -130,9 +130,10 @@ async fn a_restarted_consumer_resumes_from_the_database(engine: Engine) {
     let mut config = h.config("stock");
     config.batch_max = 4;
     config.max_buffered = 8;
+    // (slow enough that the stop lands mid-stream even when fetches return at once)
     let running = h.spawn(
         config.clone(),
-        StockHandler::slow(Duration::from_millis(20)),
+        StockHandler::slow(Duration::from_millis(60)),
     );
     h.wait_applied(15).await;
     running.stop().await;

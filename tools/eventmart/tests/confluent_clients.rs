@@ -83,6 +83,7 @@ fn order_created() -> (Event, Value) {
         "user_id": user,
         "lines": [{"product_id": product, "quantity": 2, "unit_price": {"cents": 1250, "currency": "EUR"}}],
         "total": {"cents": 2500, "currency": "EUR"},
+        "payment_token": null,
         "created_at": 1_795_000_000_123i64,
     });
     (event, record)
