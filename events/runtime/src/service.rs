@@ -48,6 +48,11 @@ pub struct ServiceArgs {
     /// How long the consumer group waits for a silent member (Kafka session.timeout.ms).
     #[arg(long, env = "EVENTMART_SESSION_TIMEOUT", default_value = "6s", value_parser = humantime::parse_duration)]
     pub session_timeout: Duration,
+    /// Longest time the broker may hold a fetch with no records (Kafka fetch.wait.max.ms).
+    /// The local broker answers a waiting fetch only at this limit, so it bounds each saga
+    /// hop's latency; shorter costs the broker more idle work.
+    #[arg(long, env = "EVENTMART_FETCH_WAIT", default_value = "250ms", value_parser = humantime::parse_duration)]
+    pub fetch_wait: Duration,
 }
 
 impl ServiceArgs {
@@ -153,6 +158,7 @@ impl Service {
         let names = topics.iter().map(|t| self.topics.name(*t));
         let mut config = ConsumerConfig::new(self.name, names);
         config.session_timeout = self.args.session_timeout;
+        config.fetch_wait = self.args.fetch_wait;
         let kafka = kafka::client_config(
             &self.args.connections.bootstrap_servers,
             &self.args.connections.kafka,

@@ -143,6 +143,7 @@ impl System {
                 format!("127.0.0.1:{}", self.ports[name]),
             ),
             ("EVENTMART_GRACE".into(), "5s".into()),
+            ("EVENTMART_FETCH_WAIT".into(), "20ms".into()),
             (
                 "ORDERS_DEADLINE".into(),
                 format!("{}ms", self.settings.order_deadline.as_millis()),
