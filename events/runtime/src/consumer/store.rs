@@ -2,7 +2,7 @@
 //! partition and the events already taken care of, read and written inside the caller's
 //! transaction. The same SQL runs on SQLite and PostgreSQL.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use sqlx::{AnyConnection, AnyPool, Row};
 use uuid::Uuid;
@@ -32,6 +32,42 @@ pub async fn stored_offsets(
             ))
         })
         .collect()
+}
+
+/// Whether `group` has processed every one of `event_ids`: applied it, or dead-lettered it
+/// and moved on (its effect is then missing until it is replayed from the dead-letter topic).
+/// A read model answers a read that carries a command's position token once this holds for
+/// the token's events. Repeated ids count once; no ids at all are processed trivially.
+pub async fn processed(
+    conn: &mut AnyConnection,
+    group: &str,
+    event_ids: &[Uuid],
+) -> Result<bool, sqlx::Error> {
+    /// Ids per statement: well under both engines' limits on bound parameters.
+    const IDS: usize = 100;
+    let wanted: Vec<String> = event_ids
+        .iter()
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .map(Uuid::to_string)
+        .collect();
+    for chunk in wanted.chunks(IDS) {
+        let placeholders: Vec<String> = (2..chunk.len() + 2).map(|n| format!("${n}")).collect();
+        let sql = format!(
+            "SELECT COUNT(*) FROM consumer_processed \
+             WHERE consumer_group = $1 AND event_id IN ({})",
+            placeholders.join(", ")
+        );
+        let mut query = sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql)).bind(group);
+        for id in chunk {
+            query = query.bind(id.as_str());
+        }
+        let found = query.fetch_one(&mut *conn).await?;
+        if usize::try_from(found).ok() != Some(chunk.len()) {
+            return Ok(false);
+        }
+    }
+    Ok(true)
 }
 
 /// The stored next offset of one partition, if any, read outside a transaction.

@@ -1,0 +1,238 @@
+//! The projector: applies each event of `orders`, `inventory` and `payments` to the view,
+//! exactly once, inside the consumer's transaction (so the view and the consumer's offsets
+//! commit together). Events about no order are skipped; nothing is ever emitted.
+
+use eventmart_runtime::consumer::{Handler, HandlerError, Incoming};
+use eventmart_runtime::db::Engine;
+use sqlx::AnyConnection;
+
+use crate::store;
+use crate::view::{self, OrderView};
+
+/// The consumer's handler; see the [module docs](self).
+#[derive(Debug)]
+pub(crate) struct Projector {
+    /// The database engine, for the one statement whose syntax differs.
+    pub(crate) engine: Engine,
+}
+
+impl Handler for Projector {
+    async fn handle(
+        &self,
+        tx: &mut AnyConnection,
+        event: &Incoming<'_>,
+    ) -> Result<(), HandlerError> {
+        let Some(projection) = view::project(event.event(), event.envelope()) else {
+            return Ok(());
+        };
+        store::add_to_timeline(tx, &projection.entry).await?;
+        let Some(change) = &projection.change else {
+            return Ok(());
+        };
+        let order_id = projection.entry.order_id;
+        let current = store::load_for_update(tx, self.engine, order_id).await?;
+        let next = OrderView::fold(
+            current.clone(),
+            order_id,
+            change,
+            event.envelope().occurred_at,
+        );
+        match current {
+            None => {
+                if !store::insert(tx, &next).await? {
+                    // Another partition's event about the same order got there first: apply
+                    // this one again on top of it.
+                    return Err(HandlerError::transient(format!(
+                        "order {order_id} was added to the view concurrently"
+                    )));
+                }
+            }
+            Some(current) if current != next => store::update(tx, &next).await?,
+            Some(_) => {}
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The projector against a real database: whatever order an order's events arrive in,
+    //! the tables end row for row the same.
+
+    use chrono::{DateTime, TimeZone, Utc};
+    use eventmart_events::inventory::{InventoryChange, InventoryUpdated, StockLine};
+    use eventmart_events::orders::{CancellationReason, OrderCancelled, OrderCreated, OrderLine};
+    use eventmart_events::payments::PaymentFailed;
+    use eventmart_events::{Currency, Decoded, Envelope, Event, Format, Money};
+    use eventmart_runtime::db::{self, Db, Engine};
+    use eventmart_runtime::on_both_engines;
+    use eventmart_runtime::testing::TestDatabase;
+    use sqlx::Row;
+    use uuid::Uuid;
+
+    use super::*;
+
+    fn at(seconds: i64) -> DateTime<Utc> {
+        Utc.timestamp_opt(1_700_000_000 + seconds, 0).unwrap()
+    }
+
+    /// An order's saga that ends in a cancellation, each event with its envelope.
+    fn saga(order_id: Uuid) -> Vec<Decoded> {
+        let product = Uuid::from_u128(3);
+        let user = Uuid::from_u128(2);
+        let events: [Event; 4] = [
+            OrderCreated {
+                order_id,
+                user_id: user,
+                lines: vec![OrderLine {
+                    product_id: product,
+                    quantity: 1,
+                    unit_price: Money::new(700, Currency::EUR),
+                }],
+                total: Money::new(700, Currency::EUR),
+                payment_token: Some("tok_declined".into()),
+                created_at: at(0),
+            }
+            .into(),
+            InventoryUpdated {
+                change: InventoryChange::Reserved,
+                order_id: Some(order_id),
+                lines: vec![StockLine {
+                    product_id: product,
+                    quantity: 1,
+                }],
+                reason: None,
+                updated_at: at(1),
+            }
+            .into(),
+            PaymentFailed {
+                payment_id: Uuid::from_u128(4),
+                order_id,
+                user_id: user,
+                amount: Money::new(700, Currency::EUR),
+                reason: "card_declined".into(),
+                failed_at: at(2),
+            }
+            .into(),
+            OrderCancelled {
+                order_id,
+                reason: CancellationReason::PaymentDeclined,
+                detail: None,
+                cancelled_at: at(3),
+            }
+            .into(),
+        ];
+        events
+            .into_iter()
+            .map(|event| Decoded {
+                envelope: Envelope::new(&event),
+                event,
+                format: Format::Json,
+            })
+            .collect()
+    }
+
+    /// Applies `events` in order, each in its own transaction, as the consumer would.
+    async fn apply(db: &Db, events: &[&Decoded]) -> anyhow::Result<()> {
+        let projector = Projector { engine: db.engine };
+        for (offset, decoded) in events.iter().enumerate() {
+            let incoming = Incoming::new(decoded, "orders", 0, offset as i64);
+            let mut tx = db.pool.begin().await?;
+            projector
+                .handle(&mut tx, &incoming)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            tx.commit().await?;
+        }
+        Ok(())
+    }
+
+    /// Every row of both tables, as text, in a stable order.
+    async fn rows(db: &Db) -> anyhow::Result<Vec<String>> {
+        let mut out = Vec::new();
+        let views = sqlx::query(
+            "SELECT order_id, user_id, status, reason, total_cents, currency, payment_id, \
+             lines, created_at, updated_at FROM order_view ORDER BY order_id",
+        )
+        .fetch_all(&db.pool)
+        .await?;
+        for row in views {
+            out.push(format!(
+                "{:?}",
+                (
+                    row.try_get::<String, _>(0)?,
+                    row.try_get::<Option<String>, _>(1)?,
+                    row.try_get::<String, _>(2)?,
+                    row.try_get::<Option<String>, _>(3)?,
+                    row.try_get::<Option<i64>, _>(4)?,
+                    row.try_get::<Option<String>, _>(5)?,
+                    row.try_get::<Option<String>, _>(6)?,
+                    row.try_get::<Option<String>, _>(7)?,
+                    row.try_get::<Option<i64>, _>(8)?,
+                    row.try_get::<i64, _>(9)?,
+                )
+            ));
+        }
+        let entries = sqlx::query(
+            "SELECT order_id, event_id, event_type, step, service, occurred_at \
+             FROM order_timeline ORDER BY order_id, event_id",
+        )
+        .fetch_all(&db.pool)
+        .await?;
+        for row in entries {
+            out.push(format!(
+                "{:?}",
+                (
+                    row.try_get::<String, _>(0)?,
+                    row.try_get::<String, _>(1)?,
+                    row.try_get::<String, _>(2)?,
+                    row.try_get::<String, _>(3)?,
+                    row.try_get::<String, _>(4)?,
+                    row.try_get::<i64, _>(5)?,
+                )
+            ));
+        }
+        Ok(out)
+    }
+
+    async fn the_tables_end_the_same_whatever_the_arrival_order(
+        engine: Engine,
+    ) -> anyhow::Result<()> {
+        let order_id = Uuid::now_v7();
+        let events = saga(order_id);
+        // In topic order; the orders events reversed (the last one typed in first); the
+        // other topics' events first; everything backwards.
+        let orders: [[usize; 4]; 4] = [[0, 1, 2, 3], [3, 0, 1, 2], [1, 2, 3, 0], [3, 2, 1, 0]];
+        let mut results = Vec::new();
+        for order in orders {
+            let database = TestDatabase::create(engine).await?;
+            let db = db::connect_component(&database.url, crate::migrations()).await?;
+            let arrival: Vec<&Decoded> = order.iter().map(|&i| &events[i]).collect();
+            apply(&db, &arrival).await?;
+            let applied = rows(&db).await?;
+            // Handed over again (the consumer skips what it has applied; the rows would not
+            // change if it did not).
+            apply(&db, &arrival).await?;
+            assert_eq!(
+                rows(&db).await?,
+                applied,
+                "applied twice in order {order:?}"
+            );
+            results.push(applied);
+            db.pool.close().await;
+        }
+        assert_eq!(results[0].len(), 5, "{:#?}", results[0]);
+        assert!(results[0][0].contains("CANCELLED"), "{}", results[0][0]);
+        assert!(
+            results[0][0].contains("payment_declined"),
+            "{}",
+            results[0][0]
+        );
+        for (order, result) in orders.iter().zip(&results) {
+            assert_eq!(result, &results[0], "arrival order {order:?}");
+        }
+        Ok(())
+    }
+
+    on_both_engines!(the_tables_end_the_same_whatever_the_arrival_order);
+}
