@@ -442,7 +442,7 @@ impl System {
 
 impl System {
     /// Every record on the dead-letter topic of `topic` so far (read until quiet for
-    /// `quiet`).
+    /// `quiet`; the first record may take up to 10 s).
     pub async fn dead_letters(
         &self,
         topic: Topic,
@@ -461,7 +461,10 @@ impl System {
         }
         consumer.assign(&assignment)?;
         let mut letters = Vec::new();
-        while let Ok(message) = tokio::time::timeout(quiet, consumer.recv()).await {
+        // A fresh reader takes a moment to get its first record: wait longer for that one.
+        let mut wait = quiet.max(Duration::from_secs(10));
+        while let Ok(message) = tokio::time::timeout(wait, consumer.recv()).await {
+            wait = quiet;
             letters.push(eventmart_runtime::dlq::DeadLetter::from_message(&message?));
         }
         Ok(letters)
