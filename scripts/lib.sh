@@ -44,6 +44,18 @@ ensure_python() {
   export EVENTMART_PYTHON
 }
 
+# schemathesis checks the query APIs against their own OpenAPI documents.
+ensure_schemathesis() {
+  ensure_python
+  local venv="$TOOLS/py"
+  if ! "$venv/bin/st" --version >/dev/null 2>&1; then
+    say "installing schemathesis"
+    "$venv/bin/pip" install -q --disable-pip-version-check schemathesis
+  fi
+  EVENTMART_SCHEMATHESIS="$venv/bin/st"
+  export EVENTMART_SCHEMATHESIS
+}
+
 # The README's walk-through picks ids out of JSON answers with jq.
 ensure_jq() {
   command -v jq >/dev/null 2>&1 || { say "installing jq"; apt_install jq; }
