@@ -5,8 +5,7 @@
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::HeaderMap;
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use eventmart_events::{Envelope, Event, timestamp};
@@ -75,39 +74,13 @@ impl PriceRequest {
     }
 }
 
-/// A command's error as answered: the runtime's mapping, except that a taken SKU is a
-/// conflict with another product (409 `sku_taken`), not a refusal (422).
-#[derive(Debug)]
-struct ApiError(CommandError);
-
-/// Refusal codes answered with 409: the request collides with another aggregate.
-const CONFLICT_CODES: [&str; 2] = ["sku_taken", "already_created"];
-
-impl From<CommandError> for ApiError {
-    fn from(error: CommandError) -> Self {
-        ApiError(error)
-    }
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        match self.0 {
-            CommandError::Rejected { code, message } if CONFLICT_CODES.contains(&code.as_str()) => {
-                let body = json!({ "error": code, "message": message });
-                (StatusCode::CONFLICT, Json(body)).into_response()
-            }
-            other => other.into_response(),
-        }
-    }
-}
-
 impl From<CatalogError> for CommandError {
     fn from(error: CatalogError) -> Self {
         match &error {
-            CatalogError::SkuTaken { .. } => CommandError::rejected("sku_taken", error.to_string()),
+            CatalogError::SkuTaken { .. } => CommandError::refused("sku_taken", error.to_string()),
             CatalogError::NotFound(_) => CommandError::NotFound(error.to_string()),
             CatalogError::AlreadyCreated(_) => {
-                CommandError::rejected("already_created", error.to_string())
+                CommandError::refused("already_created", error.to_string())
             }
             CatalogError::ForeignEvent(_) => CommandError::Internal(error.to_string()),
         }
@@ -118,7 +91,7 @@ async fn create(
     State(app): State<App>,
     headers: HeaderMap,
     body: Bytes,
-) -> Result<CommandResponse, ApiError> {
+) -> Result<CommandResponse, CommandError> {
     let request: CreateRequest = parse_body(&body)?;
     let sku =
         Sku::parse(&request.sku).map_err(|e| CommandError::invalid_field("sku", e.to_string()))?;
@@ -170,7 +143,7 @@ async fn change_price(
     Path(product_id): Path<String>,
     headers: HeaderMap,
     body: Bytes,
-) -> Result<CommandResponse, ApiError> {
+) -> Result<CommandResponse, CommandError> {
     let product_id = parse_product_id(&product_id)?;
     let request: ChangePriceRequest = parse_body(&body)?;
     let price = request.price.parse()?;
@@ -206,7 +179,7 @@ async fn change_price(
 async fn show(
     State(app): State<App>,
     Path(product_id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Value>, CommandError> {
     let product_id = parse_product_id(&product_id)?;
     let mut conn = app
         .journal

@@ -69,6 +69,10 @@ impl From<RecordError> for CommandError {
             RecordError::UnknownOrder(id) => {
                 CommandError::NotFound(format!("order {id} does not exist"))
             }
+            // Where the order stands is in the way: a conflict with its state.
+            RecordError::Refused(
+                refusal @ (OrderError::Confirmed(_) | OrderError::Cancelled(_)),
+            ) => CommandError::refused(refusal.code(), refusal.to_string()),
             RecordError::Refused(refusal) => {
                 CommandError::rejected(refusal.code(), refusal.to_string())
             }

@@ -5,8 +5,7 @@
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::HeaderMap;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use eventmart_events::{Envelope, Event, timestamp};
@@ -54,41 +53,13 @@ struct UpdateRequest {
     name: Option<String>,
 }
 
-/// A command's error as answered: the runtime's mapping, except that a taken email address
-/// is a conflict with another user (409 `email_taken`), not a refusal (422).
-#[derive(Debug)]
-struct ApiError(CommandError);
-
-/// Refusal codes answered with 409: the request collides with another aggregate.
-const CONFLICT_CODES: [&str; 2] = ["email_taken", "already_registered"];
-
-impl From<CommandError> for ApiError {
-    fn from(error: CommandError) -> Self {
-        ApiError(error)
-    }
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        match self.0 {
-            CommandError::Rejected { code, message } if CONFLICT_CODES.contains(&code.as_str()) => {
-                let body = json!({ "error": code, "message": message });
-                (StatusCode::CONFLICT, Json(body)).into_response()
-            }
-            other => other.into_response(),
-        }
-    }
-}
-
 impl From<UserError> for CommandError {
     fn from(error: UserError) -> Self {
         match &error {
-            UserError::EmailTaken { .. } => {
-                CommandError::rejected("email_taken", error.to_string())
-            }
+            UserError::EmailTaken { .. } => CommandError::refused("email_taken", error.to_string()),
             UserError::NotFound(_) => CommandError::NotFound(error.to_string()),
             UserError::AlreadyRegistered(_) => {
-                CommandError::rejected("already_registered", error.to_string())
+                CommandError::refused("already_registered", error.to_string())
             }
             UserError::ForeignEvent(_) => CommandError::Internal(error.to_string()),
         }
@@ -99,7 +70,7 @@ async fn register(
     State(app): State<App>,
     headers: HeaderMap,
     body: Bytes,
-) -> Result<CommandResponse, ApiError> {
+) -> Result<CommandResponse, CommandError> {
     let request: RegisterRequest = parse_body(&body)?;
     let email = Email::parse(&request.email)
         .map_err(|e| CommandError::invalid_field("email", e.to_string()))?;
@@ -137,7 +108,7 @@ async fn update(
     Path(user_id): Path<String>,
     headers: HeaderMap,
     body: Bytes,
-) -> Result<CommandResponse, ApiError> {
+) -> Result<CommandResponse, CommandError> {
     let user_id = parse_user_id(&user_id)?;
     let request: UpdateRequest = parse_body(&body)?;
     let email = request
@@ -153,7 +124,9 @@ async fn update(
         .transpose()
         .map_err(|e| CommandError::invalid_field("name", e.to_string()))?;
     if email.is_none() && name.is_none() {
-        return Err(CommandError::Invalid("give at least one of `email` and `name`".into()).into());
+        return Err(CommandError::Invalid(
+            "give at least one of `email` and `name`".into(),
+        ));
     }
     let fingerprint = [format!("PATCH /users/{user_id}\n").as_bytes(), &body].concat();
     let response = run_command(
@@ -198,7 +171,7 @@ async fn update(
 async fn show(
     State(app): State<App>,
     Path(user_id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Value>, CommandError> {
     let user_id = parse_user_id(&user_id)?;
     let mut conn = app
         .journal

@@ -35,6 +35,16 @@ pub enum CommandError {
         /// What went wrong, for people.
         message: String,
     },
+    /// The aggregate's state refuses the command (409), e.g. cancelling a confirmed order or
+    /// taking an email another user holds: the request collides with what exists, and
+    /// retrying it will not help. Unlike [`CommandError::Conflict`] it is not retried.
+    #[error("{message}")]
+    Refused {
+        /// A stable snake_case reason, e.g. `order_confirmed`.
+        code: String,
+        /// What went wrong, for people.
+        message: String,
+    },
     /// Another command changed the same aggregate at the same moment, more often than
     /// [`run_command`](super::run_command) retries (409): retry the request.
     #[error("{0}")]
@@ -70,6 +80,14 @@ impl CommandError {
         }
     }
 
+    /// A refusal by the aggregate's state (409) with a stable `code`.
+    pub fn refused(code: impl Into<String>, message: impl Into<String>) -> Self {
+        CommandError::Refused {
+            code: code.into(),
+            message: message.into(),
+        }
+    }
+
     /// Field `field` of the request is wrong because of `reason`.
     pub fn invalid_field(field: impl Into<String>, reason: impl Into<String>) -> Self {
         CommandError::InvalidField {
@@ -88,7 +106,7 @@ impl CommandError {
             CommandError::Rejected { .. } | CommandError::IdempotencyKeyReused { .. } => {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
-            CommandError::Conflict(_) => StatusCode::CONFLICT,
+            CommandError::Conflict(_) | CommandError::Refused { .. } => StatusCode::CONFLICT,
             CommandError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             CommandError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -99,7 +117,7 @@ impl CommandError {
         match self {
             CommandError::Invalid(_) | CommandError::InvalidField { .. } => "invalid",
             CommandError::NotFound(_) => "not_found",
-            CommandError::Rejected { code, .. } => code,
+            CommandError::Rejected { code, .. } | CommandError::Refused { code, .. } => code,
             CommandError::Conflict(_) => "conflict",
             CommandError::IdempotencyKeyReused { .. } => "idempotency_key_reused",
             CommandError::InvalidIdempotencyKey(_) => "invalid_idempotency_key",
@@ -169,6 +187,7 @@ mod tests {
             (CommandError::NotFound("x".into()), 404),
             (CommandError::rejected("out_of_stock", "x"), 422),
             (CommandError::Conflict("x".into()), 409),
+            (CommandError::refused("order_confirmed", "x"), 409),
             (CommandError::IdempotencyKeyReused { key: "k".into() }, 422),
             (CommandError::InvalidIdempotencyKey("x".into()), 400),
             (CommandError::Unavailable("x".into()), 503),
@@ -191,6 +210,10 @@ mod tests {
         assert_eq!(
             CommandError::rejected("out_of_stock", "only 2 left").code(),
             "out_of_stock"
+        );
+        assert_eq!(
+            CommandError::refused("email_taken", "held by another user").code(),
+            "email_taken"
         );
     }
 }

@@ -17,7 +17,7 @@ use serde::Deserialize;
 use sqlx::AnyConnection;
 use uuid::Uuid;
 
-use super::{ApiError, App, parse_order_id, view};
+use super::{App, parse_order_id, view};
 use crate::domain::{Command, OrderDecider, OrderRequest, PlaceOrder, Product};
 use crate::record::{self, RecordError};
 
@@ -45,7 +45,7 @@ pub(super) async fn place(
     State(app): State<App>,
     headers: HeaderMap,
     body: Bytes,
-) -> Result<CommandResponse, ApiError> {
+) -> Result<CommandResponse, CommandError> {
     let request: PlaceOrderBody = parse_body(&body)?;
     let lines: Vec<(&str, i64)> = request
         .lines
@@ -58,11 +58,11 @@ pub(super) async fn place(
     let fingerprint = [b"POST /orders\n".as_slice(), &body].concat();
     let order_id = Uuid::now_v7();
     let at = timestamp::now();
-    Ok(run_command(&app.journal, key, &fingerprint, |tx| {
+    run_command(&app.journal, key, &fingerprint, |tx| {
         let (app, request) = (app.clone(), request.clone());
         Box::pin(async move { place_in(&app, tx, order_id, request, at).await })
     })
-    .await?)
+    .await
 }
 
 /// Places order `order_id` through `tx`.
@@ -124,26 +124,24 @@ pub(super) async fn cancel(
     State(app): State<App>,
     Path(order_id): Path<String>,
     headers: HeaderMap,
-) -> Result<CommandResponse, ApiError> {
+) -> Result<CommandResponse, CommandError> {
     let order_id = parse_order_id(&order_id)?;
     let key = idempotency_key(&headers)?;
     let fingerprint = format!("POST /orders/{order_id}/cancel");
     let command = Command::CancelOrder {
         at: timestamp::now(),
     };
-    Ok(
-        run_command(&app.journal, key, fingerprint.as_bytes(), |tx| {
-            let (journal, command) = (app.journal.clone(), command.clone());
-            Box::pin(async move {
-                let envelope = |event: &_, cause: &_| Envelope::reacting_to(event, cause, "cancel");
-                let done = record::transition(&journal, tx, order_id, &command, envelope).await?;
-                let accepted = Accepted::ok(view(&done.order));
-                Ok(match &done.appended {
-                    Some(appended) => accepted.appended(appended),
-                    None => accepted,
-                })
+    run_command(&app.journal, key, fingerprint.as_bytes(), |tx| {
+        let (journal, command) = (app.journal.clone(), command.clone());
+        Box::pin(async move {
+            let envelope = |event: &_, cause: &_| Envelope::reacting_to(event, cause, "cancel");
+            let done = record::transition(&journal, tx, order_id, &command, envelope).await?;
+            let accepted = Accepted::ok(view(&done.order));
+            Ok(match &done.appended {
+                Some(appended) => accepted.appended(appended),
+                None => accepted,
             })
         })
-        .await?,
-    )
+    })
+    .await
 }

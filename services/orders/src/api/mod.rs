@@ -13,10 +13,7 @@ mod queries;
 
 use std::time::Duration;
 
-use axum::Json;
 use axum::Router;
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use eventmart_runtime::command::CommandError;
 use eventmart_runtime::journal::Journal;
@@ -43,48 +40,6 @@ pub(crate) fn router(app: App) -> Router {
         .with_state(app)
 }
 
-/// Codes of commands refused because of where the order stands: answered 409, as the
-/// order's state, not the request, is in the way.
-const STATE_REFUSALS: [&str; 2] = ["order_confirmed", "order_cancelled"];
-
-/// Why a request failed: a command error, or a command refused by the order's state.
-#[derive(Debug)]
-pub(crate) enum ApiError {
-    /// Answered as the runtime maps it.
-    Command(CommandError),
-    /// 409 with a stable code.
-    StateRefusal {
-        /// One of [`STATE_REFUSALS`].
-        code: String,
-        /// What went wrong, for people.
-        message: String,
-    },
-}
-
-impl From<CommandError> for ApiError {
-    fn from(error: CommandError) -> Self {
-        match error {
-            CommandError::Rejected { code, message } if STATE_REFUSALS.contains(&code.as_str()) => {
-                ApiError::StateRefusal { code, message }
-            }
-            error => ApiError::Command(error),
-        }
-    }
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        match self {
-            ApiError::Command(error) => error.into_response(),
-            ApiError::StateRefusal { code, message } => (
-                StatusCode::CONFLICT,
-                Json(json!({ "error": code, "message": message })),
-            )
-                .into_response(),
-        }
-    }
-}
-
 /// An order as the API shows it.
 fn view(order: &Order) -> Value {
     serde_json::to_value(order).unwrap_or_else(|e| json!({ "error": e.to_string() }))
@@ -101,6 +56,8 @@ fn parse_order_id(text: &str) -> Result<Uuid, CommandError> {
 mod tests {
     use super::*;
     use crate::domain::OrderError;
+    use crate::record::RecordError;
+    use axum::http::StatusCode;
 
     #[test]
     fn refusals_by_the_orders_state_are_conflicts() {
@@ -108,18 +65,11 @@ mod tests {
             OrderError::Confirmed(Uuid::nil()),
             OrderError::Cancelled(Uuid::nil()),
         ] {
-            let error = ApiError::from(CommandError::rejected(refusal.code(), refusal.to_string()));
-            assert_eq!(
-                error.into_response().status(),
-                StatusCode::CONFLICT,
-                "{refusal}"
-            );
+            let error = CommandError::from(RecordError::Refused(refusal.clone()));
+            assert_eq!(error.status(), StatusCode::CONFLICT, "{refusal}");
         }
-        let unknown = OrderError::UnknownUser(Uuid::nil());
-        let error = ApiError::from(CommandError::rejected(unknown.code(), unknown.to_string()));
-        assert_eq!(
-            error.into_response().status(),
-            StatusCode::UNPROCESSABLE_ENTITY
-        );
+        let unknown =
+            CommandError::from(RecordError::Refused(OrderError::UnknownUser(Uuid::nil())));
+        assert_eq!(unknown.status(), StatusCode::UNPROCESSABLE_ENTITY);
     }
 }

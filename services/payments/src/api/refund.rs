@@ -1,16 +1,13 @@
 //! `POST /payments/{order_id}/refund`: a manual refund of a completed payment.
 
-use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::HeaderMap;
 use eventmart_runtime::command::{
     Accepted, CommandError, CommandResponse, idempotency_key, parse_body, run_command,
 };
 use eventmart_runtime::decider::Decider;
 use serde::Deserialize;
-use serde_json::json;
 
 use super::read::payment_view;
 use super::{App, parse_id};
@@ -28,46 +25,13 @@ pub(super) struct RefundRequest {
     reason: String,
 }
 
-/// Why a refund was not made.
-#[derive(Debug)]
-pub(super) enum RefundError {
-    /// The request or the service failed (see [`CommandError`]).
-    Command(CommandError),
-    /// The payment is not COMPLETED (409 `not_refundable`): nothing to pay back.
-    NotRefundable(String),
-}
-
-impl From<CommandError> for RefundError {
-    fn from(e: CommandError) -> Self {
-        match e {
-            CommandError::Rejected { code, message } if code == NOT_REFUNDABLE => {
-                RefundError::NotRefundable(message)
-            }
-            e => RefundError::Command(e),
-        }
-    }
-}
-
-impl IntoResponse for RefundError {
-    fn into_response(self) -> Response {
-        match self {
-            RefundError::Command(e) => e.into_response(),
-            RefundError::NotRefundable(message) => (
-                StatusCode::CONFLICT,
-                Json(json!({ "error": NOT_REFUNDABLE, "message": message })),
-            )
-                .into_response(),
-        }
-    }
-}
-
 /// `POST /payments/{order_id}/refund`.
 pub(super) async fn refund(
     State(app): State<App>,
     Path(order_id): Path<String>,
     headers: HeaderMap,
     body: Bytes,
-) -> Result<CommandResponse, RefundError> {
+) -> Result<CommandResponse, CommandError> {
     let order_id = parse_id("order_id", &order_id)?;
     let request: RefundRequest = parse_body(&body)?;
     let reason = RefundReason::parse(&request.reason)
@@ -90,7 +54,7 @@ pub(super) async fn refund(
                 .decide(&loaded.state, &Command::Refund { reason, at })
                 .map_err(|e| match e {
                     PaymentError::NotRefundable { .. } => {
-                        CommandError::rejected(NOT_REFUNDABLE, e.to_string())
+                        CommandError::refused(NOT_REFUNDABLE, e.to_string())
                     }
                     e => CommandError::Internal(e.to_string()),
                 })?;
