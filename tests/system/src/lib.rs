@@ -71,6 +71,7 @@ pub struct System {
     pub registry: TestRegistry,
     /// The topic names of this run.
     pub topics: Topics,
+    prefix: String,
     settings: Settings,
     ports: BTreeMap<&'static str, u16>,
     services: tokio::sync::Mutex<BTreeMap<&'static str, Running>>,
@@ -103,6 +104,7 @@ impl System {
             broker,
             registry,
             topics: Topics::new(&prefix),
+            prefix,
             settings,
             ports,
             services: tokio::sync::Mutex::new(services),
@@ -136,7 +138,7 @@ impl System {
                 self.broker.bootstrap.clone(),
             ),
             ("EVENTMART_REGISTRY_URL".into(), self.registry.url.clone()),
-            ("EVENTMART_TOPIC_PREFIX".into(), self.prefix()),
+            ("EVENTMART_TOPIC_PREFIX".into(), self.prefix.clone()),
             ("DATABASE_URL".into(), database.to_owned()),
             (
                 "EVENTMART_LISTEN".into(),
@@ -441,33 +443,19 @@ impl System {
 }
 
 impl System {
-    /// Every record on the dead-letter topic of `topic` so far (read until quiet for
-    /// `quiet`; the first record may take up to 10 s).
+    /// Every dead letter of `topic` so far (up to where each partition of its DLQ ends now),
+    /// as `eventmart dlq list` reads them.
     pub async fn dead_letters(
         &self,
         topic: Topic,
-        quiet: Duration,
     ) -> anyhow::Result<Vec<eventmart_runtime::dlq::DeadLetter>> {
-        use rdkafka::consumer::{Consumer, StreamConsumer};
-        let name = self.topics.dlq(topic);
-        let consumer: StreamConsumer = rdkafka::ClientConfig::new()
-            .set("bootstrap.servers", &self.broker.bootstrap)
-            .set("enable.auto.commit", "false")
-            .set("group.id", format!("dlq-reader-{}", Uuid::new_v4()))
-            .create()?;
-        let mut assignment = rdkafka::TopicPartitionList::new();
-        for partition in 0..eventmart_runtime::kafka::TopicLayout::default().partitions {
-            assignment.add_partition_offset(&name, partition, rdkafka::Offset::Beginning)?;
-        }
-        consumer.assign(&assignment)?;
-        let mut letters = Vec::new();
-        // A fresh reader takes a moment to get its first record: wait longer for that one.
-        let mut wait = quiet.max(Duration::from_secs(10));
-        while let Ok(message) = tokio::time::timeout(wait, consumer.recv()).await {
-            wait = quiet;
-            letters.push(eventmart_runtime::dlq::DeadLetter::from_message(&message?));
-        }
-        Ok(letters)
+        let kafka = eventmart_runtime::kafka::client_config(&self.broker.bootstrap, &[]);
+        Ok(eventmart_runtime::dlq::list(
+            &kafka,
+            &self.topics.dlq(topic),
+            &eventmart_runtime::dlq::Selection::default(),
+        )
+        .await?)
     }
 }
 

@@ -122,10 +122,7 @@ async fn an_invalid_event_typed_into_kcat_lands_in_the_dead_letter_topic_and_not
         "the bad event in the dead-letter topic",
         DEADLINE,
         || async {
-            let letters = system
-                .dead_letters(Topic::Inventory, Duration::from_secs(1))
-                .await
-                .ok()?;
+            let letters = system.dead_letters(Topic::Inventory).await.ok()?;
             (!letters.is_empty()).then_some(letters)
         },
     )
