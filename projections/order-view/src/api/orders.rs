@@ -8,10 +8,10 @@ use axum::extract::{Path, Query, State};
 use eventmart_events::timestamp;
 use serde_json::{Map, Value, json};
 
-use super::catch_up::{catch_up, parse_position};
-use super::page::{decode_cursor, encode_cursor, parse_limit};
-use super::{App, Params, QueryError, parse_id};
-use crate::NAME;
+use eventmart_runtime::query::{Params, QueryError, parse_id, parse_position, read_live};
+
+use super::App;
+use super::page::{DEFAULT_LIMIT, MAX_LIMIT, decode_cursor, encode_cursor};
 use crate::store;
 use crate::view::{OrderView, Status, TimelineEntry};
 
@@ -24,8 +24,8 @@ pub(super) async fn get(
     let order_id = parse_id("order_id", &order_id)?;
     let params = Params::of(query, &["position"])?;
     let position = parse_position(params.get("position"))?;
-    catch_up(&app.db, NAME, position.as_ref(), app.wait_max).await?;
-    let mut conn = app.db.pool.acquire().await?;
+    let live = read_live(&app.live, position.as_ref(), app.wait_max).await?;
+    let mut conn = live.db.pool.acquire().await?;
     let view = store::load(&mut conn, order_id)
         .await?
         .ok_or_else(|| QueryError::NotFound(format!("the order view has no order {order_id}")))?;
@@ -48,15 +48,15 @@ pub(super) async fn list(
         .map(Status::parse)
         .transpose()
         .map_err(|e| QueryError::invalid("status", e.to_string()))?;
-    let limit = parse_limit(params.get("limit")).map_err(|e| QueryError::invalid("limit", e))?;
+    let limit = params.limit(DEFAULT_LIMIT, MAX_LIMIT)?;
     let after = params
         .get("cursor")
         .map(decode_cursor)
         .transpose()
         .map_err(|e| QueryError::invalid("cursor", e))?;
     let position = parse_position(params.get("position"))?;
-    catch_up(&app.db, NAME, position.as_ref(), app.wait_max).await?;
-    let mut conn = app.db.pool.acquire().await?;
+    let live = read_live(&app.live, position.as_ref(), app.wait_max).await?;
+    let mut conn = live.db.pool.acquire().await?;
     // One more than asked for tells whether another page follows.
     let mut orders = store::page(&mut conn, user_id, status, after, limit + 1).await?;
     let more = orders.len() > limit as usize;

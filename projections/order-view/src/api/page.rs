@@ -23,18 +23,6 @@ const VERSION: u8 = 1;
 /// Bytes of an encoded cursor.
 const LEN: usize = 1 + 8 + 16;
 
-/// Reads `limit`: 1 to [`MAX_LIMIT`], [`DEFAULT_LIMIT`] when absent.
-pub(crate) fn parse_limit(text: Option<&str>) -> Result<u32, String> {
-    match text {
-        None => Ok(DEFAULT_LIMIT),
-        Some(text) => text
-            .parse::<u32>()
-            .ok()
-            .filter(|n| (1..=MAX_LIMIT).contains(n))
-            .ok_or_else(|| format!("must be a number from 1 to {MAX_LIMIT}, got {text:?}")),
-    }
-}
-
 /// The cursor of the page after the one that ends with `last`; `None` if `last` has no
 /// creation time (such orders are never listed).
 pub(crate) fn encode_cursor(last: &OrderView) -> Option<String> {
@@ -128,16 +116,6 @@ mod tests {
             &format!("{cursor}AA"),
         ] {
             assert!(decode_cursor(bad).is_err(), "{bad:?}");
-        }
-    }
-
-    #[test]
-    fn a_page_holds_twenty_orders_unless_told_otherwise_and_at_most_a_hundred() {
-        assert_eq!(parse_limit(None), Ok(DEFAULT_LIMIT));
-        assert_eq!(parse_limit(Some("1")), Ok(1));
-        assert_eq!(parse_limit(Some("100")), Ok(100));
-        for bad in ["0", "101", "-1", "ten", ""] {
-            assert!(parse_limit(Some(bad)).is_err(), "{bad:?}");
         }
     }
 }

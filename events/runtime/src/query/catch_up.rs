@@ -1,15 +1,17 @@
 //! Read-your-writes: a read that carries the `position` a command returned waits until the
-//! view has processed the command's events, polling the consumer's record of processed
-//! events (which commits with the view's rows), up to the configured wait.
+//! read model has processed the command's events, polling the consumer's record of processed
+//! events (which commits with the model's rows), up to the configured wait.
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use eventmart_runtime::command::PositionToken;
-use eventmart_runtime::consumer;
-use eventmart_runtime::db::Db;
 use tokio::time::Instant;
 
 use super::error::QueryError;
+use crate::command::PositionToken;
+use crate::consumer;
+use crate::db::Db;
+use crate::projection::{Current, LiveDb};
 
 /// The first pause between two looks; it doubles up to [`LONGEST_PAUSE`].
 const FIRST_PAUSE: Duration = Duration::from_millis(5);
@@ -18,43 +20,56 @@ const FIRST_PAUSE: Duration = Duration::from_millis(5);
 const LONGEST_PAUSE: Duration = Duration::from_millis(100);
 
 /// Reads `position`: a command's token, or a 400 naming the parameter.
-pub(super) fn parse_position(text: Option<&str>) -> Result<Option<PositionToken>, QueryError> {
+pub fn parse_position(text: Option<&str>) -> Result<Option<PositionToken>, QueryError> {
     text.map(|text| {
         PositionToken::decode(text).map_err(|e| QueryError::invalid("position", e.to_string()))
     })
     .transpose()
 }
 
-/// Waits until consumer group `group` has processed every event of `position` (at once
-/// without one), or fails with [`QueryError::NotCaughtUp`] after `wait_max`.
-///
-/// The database connection is held only while looking, never while pausing: on SQLite it is
-/// the projector's only one.
-pub(super) async fn catch_up(
-    db: &Db,
-    group: &str,
+/// The version of a read model to answer a read from: the live one, once it has processed
+/// every event of `position` (at once without one). If a rebuilt version is swapped in while
+/// the read waits, the read waits on that one instead. Fails with
+/// [`QueryError::NotCaughtUp`] after `wait_max`.
+pub async fn read_live(
+    live: &LiveDb,
     position: Option<&PositionToken>,
     wait_max: Duration,
-) -> Result<(), QueryError> {
+) -> Result<Arc<Current>, QueryError> {
     let Some(position) = position else {
-        return Ok(());
+        return Ok(live.current());
     };
     let until = Instant::now() + wait_max;
     let mut pause = FIRST_PAUSE;
     loop {
+        let current = live.current();
         let done = {
-            let mut conn = db.pool.acquire().await?;
-            consumer::processed(&mut conn, group, position.event_ids()).await?
+            let mut conn = current.db.pool.acquire().await?;
+            consumer::processed(&mut conn, &current.group, position.event_ids()).await?
         };
         if done {
-            return Ok(());
+            return Ok(current);
         }
         let now = Instant::now();
         if now >= until {
-            return Err(QueryError::NotCaughtUp { waited: wait_max });
+            return Err(not_caught_up(&current.db, &current.group, wait_max).await);
         }
         tokio::time::sleep(pause.min(until - now)).await;
         pause = (pause * 2).min(LONGEST_PAUSE);
+    }
+}
+
+/// The answer to a read that waited `waited` in vain, with the model's position.
+async fn not_caught_up(db: &Db, group: &str, waited: Duration) -> QueryError {
+    match consumer::stored_offsets(&db.pool, group).await {
+        Ok(offsets) => QueryError::NotCaughtUp {
+            waited,
+            position: offsets
+                .into_iter()
+                .map(|((topic, partition), next)| (format!("{topic}/{partition}"), next))
+                .collect(),
+        },
+        Err(error) => QueryError::from(error),
     }
 }
 

@@ -1,6 +1,7 @@
 //! Why a read failed, each case mapped to an HTTP status and a JSON body
 //! `{"error": "<code>", "message": "<what to do>"}` (plus `field` for a bad parameter).
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use axum::Json;
@@ -8,11 +9,9 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use crate::store::StoreError;
-
 /// Why a read failed.
 #[derive(Debug, thiserror::Error)]
-pub(crate) enum QueryError {
+pub enum QueryError {
     /// A path or query parameter is malformed, out of range or not one the endpoint takes
     /// (400): fix that parameter. The body names it in `field`.
     #[error("{field}: {reason}")]
@@ -25,31 +24,34 @@ pub(crate) enum QueryError {
     /// The query string does not parse at all (400): fix it.
     #[error("{0}")]
     BadQuery(String),
-    /// The view knows no such order (404): check the id, or pass the `position` of the
-    /// command that placed it so that the read waits for it.
+    /// The read model knows no such thing (404): check the id, or pass the `position` of the
+    /// command that made it so that the read waits for it.
     #[error("{0}")]
     NotFound(String),
-    /// The view has not processed the events of the `position` within the wait allowed
-    /// (503): retry later with the same `position`.
+    /// The read model has not processed the events of the `position` within the wait
+    /// allowed (503): retry later with the same `position`. The body's `position` says how
+    /// far the model has got: the next offset it will apply, by `topic/partition`.
     #[error(
-        "the order view has not caught up with this position within {}; retry later with the \
+        "the read model has not caught up with this position within {}; retry later with the \
          same position", humantime::format_duration(*waited)
     )]
     NotCaughtUp {
         /// How long the read waited.
         waited: Duration,
+        /// The model's position when it gave up: next offset by `topic/partition`.
+        position: BTreeMap<String, i64>,
     },
     /// The database is unreachable or failed (503): retry later.
     #[error("temporarily unavailable: {0}")]
     Unavailable(String),
-    /// A bug or a corrupt row (500): rebuild the view if it persists.
+    /// A bug or a corrupt row (500): rebuild the read model if it persists.
     #[error("internal error: {0}")]
     Internal(String),
 }
 
 impl QueryError {
     /// Parameter `field` is wrong because of `reason`.
-    pub(crate) fn invalid(field: impl Into<String>, reason: impl Into<String>) -> Self {
+    pub fn invalid(field: impl Into<String>, reason: impl Into<String>) -> Self {
         QueryError::Invalid {
             field: field.into(),
             reason: reason.into(),
@@ -57,7 +59,7 @@ impl QueryError {
     }
 
     /// The HTTP status this error is answered with.
-    pub(crate) fn status(&self) -> StatusCode {
+    pub fn status(&self) -> StatusCode {
         match self {
             QueryError::Invalid { .. } | QueryError::BadQuery(_) => StatusCode::BAD_REQUEST,
             QueryError::NotFound(_) => StatusCode::NOT_FOUND,
@@ -69,7 +71,7 @@ impl QueryError {
     }
 
     /// The stable `error` code of the JSON body.
-    pub(crate) fn code(&self) -> &'static str {
+    pub fn code(&self) -> &'static str {
         match self {
             QueryError::Invalid { .. } | QueryError::BadQuery(_) => "invalid",
             QueryError::NotFound(_) => "not_found",
@@ -87,8 +89,10 @@ impl IntoResponse for QueryError {
             tracing::error!(error = %self, "read failed");
         }
         let mut body = json!({ "error": self.code(), "message": self.to_string() });
-        if let QueryError::Invalid { field, .. } = &self {
-            body["field"] = json!(field);
+        match &self {
+            QueryError::Invalid { field, .. } => body["field"] = json!(field),
+            QueryError::NotCaughtUp { position, .. } => body["position"] = json!(position),
+            _ => {}
         }
         let mut response = (status, Json(body)).into_response();
         if status == StatusCode::SERVICE_UNAVAILABLE {
@@ -106,15 +110,6 @@ impl From<sqlx::Error> for QueryError {
     }
 }
 
-impl From<StoreError> for QueryError {
-    fn from(error: StoreError) -> Self {
-        match error {
-            StoreError::Database(error) => QueryError::from(error),
-            StoreError::Corrupt { .. } => QueryError::Internal(error.to_string()),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -128,6 +123,7 @@ mod tests {
             (
                 QueryError::NotCaughtUp {
                     waited: Duration::from_secs(5),
+                    position: BTreeMap::new(),
                 },
                 503,
                 "not_caught_up",
@@ -148,6 +144,7 @@ mod tests {
     fn waiting_too_long_says_how_long_and_what_to_do() {
         let error = QueryError::NotCaughtUp {
             waited: Duration::from_millis(1500),
+            position: BTreeMap::new(),
         };
         let message = error.to_string();
         assert!(message.contains("1s 500ms"), "{message}");
