@@ -11,6 +11,8 @@
 //! - [`process`]: configuration, shutdown, health and metrics endpoints.
 //! - [`state`]: a service's current state, one versioned JSON row per aggregate.
 //! - [`timers`]: work due at a time (deadlines), fired exactly once.
+//! - [`projection`]: read models: run, swap to a rebuilt version, checksum.
+//! - [`query`]: what every read model's query API shares (errors, parameters, read-your-writes).
 //! - [`service`]: what every command service runs: database, relay, consumer, timers, HTTP.
 //! - [`testing`]: real brokers and fresh databases for integration tests.
 //!
@@ -25,6 +27,8 @@ pub mod journal;
 pub mod kafka;
 pub mod metrics;
 pub mod process;
+pub mod projection;
+pub mod query;
 pub mod service;
 pub mod state;
 pub mod testing;

@@ -15,12 +15,13 @@
 mod api;
 pub mod config;
 mod projector;
+pub use projector::Projector;
 mod store;
 pub mod view;
 
 use eventmart_events::Topic;
-use eventmart_runtime::db::Migrations;
-use eventmart_runtime::service::Service;
+use eventmart_runtime::db::{Engine, Migrations};
+use eventmart_runtime::projection::{self, Projection, Table};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -32,8 +33,33 @@ pub const NAME: &str = "order-view";
 /// The port it listens on by default.
 pub const DEFAULT_PORT: u16 = 8201;
 
-/// The topics it reads.
-pub const TOPICS: [Topic; 3] = [Topic::Orders, Topic::Inventory, Topic::Payments];
+/// The order view as the runtime runs, rebuilds and checks it.
+#[derive(Debug)]
+pub struct ReadModel;
+
+impl Projection for ReadModel {
+    const NAME: &'static str = NAME;
+    const TOPICS: &'static [Topic] = &[Topic::Orders, Topic::Inventory, Topic::Payments];
+    const TABLES: &'static [Table] = &[
+        Table {
+            name: "order_view",
+            key: &["order_id"],
+        },
+        Table {
+            name: "order_timeline",
+            key: &["order_id", "event_id"],
+        },
+    ];
+    type Handler = projector::Projector;
+
+    fn migrations() -> Migrations {
+        migrations()
+    }
+
+    fn handler(engine: Engine) -> Self::Handler {
+        projector::Projector { engine }
+    }
+}
 
 /// The view's own tables, beside the runtime's.
 pub fn migrations() -> Migrations {
@@ -49,16 +75,12 @@ pub async fn run(
     config: Config,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    let mut service = Service::start(NAME, &config.service, migrations(), shutdown).await?;
-    service.consume(
-        &TOPICS,
-        projector::Projector {
-            engine: service.db.engine,
-        },
-    );
-    let router = api::router(api::App {
-        db: service.db.clone(),
-        wait_max: config.wait_max,
-    });
-    service.serve(listener, router).await
+    let wait_max = config.wait_max;
+    projection::serve::<ReadModel>(
+        &config.service,
+        listener,
+        |live| api::router(api::App { live, wait_max }),
+        shutdown,
+    )
+    .await
 }

@@ -11,7 +11,7 @@ use crate::view::{self, OrderView};
 
 /// The consumer's handler; see the [module docs](self).
 #[derive(Debug)]
-pub(crate) struct Projector {
+pub struct Projector {
     /// The database engine, for the one statement whose syntax differs.
     pub(crate) engine: Engine,
 }

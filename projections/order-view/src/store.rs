@@ -8,6 +8,7 @@ use eventmart_events::orders::OrderLine;
 use eventmart_events::{Currency, Money};
 use eventmart_runtime::consumer::HandlerError;
 use eventmart_runtime::db::Engine;
+use eventmart_runtime::query::QueryError;
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 use uuid::Uuid;
@@ -28,6 +29,15 @@ pub(crate) enum StoreError {
         /// What is wrong with the row.
         reason: String,
     },
+}
+
+impl From<StoreError> for QueryError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::Database(error) => QueryError::from(error),
+            StoreError::Corrupt { .. } => QueryError::Internal(error.to_string()),
+        }
+    }
 }
 
 impl From<StoreError> for HandlerError {

@@ -58,7 +58,7 @@ pub use self::config::ConsumerConfig;
 use self::context::{Context, Shared, lock};
 pub use self::handler::{BoxError, Handler, HandlerError, Incoming};
 use self::partition::{Env, Record, WorkerHandle};
-pub use self::store::{processed, stored_offsets};
+pub use self::store::{processed, start_at, stored_offsets};
 use crate::db::Db;
 use crate::metrics::Metrics;
 

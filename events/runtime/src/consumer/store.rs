@@ -34,6 +34,34 @@ pub async fn stored_offsets(
         .collect()
 }
 
+/// Makes `group` start each partition of `offsets` at the given offset, unless it has a
+/// position there already: how a rebuild from a point in time starts later than the
+/// beginning. Returns how many partitions were set.
+pub async fn start_at(
+    pool: &AnyPool,
+    group: &str,
+    offsets: &BTreeMap<(String, i32), i64>,
+) -> Result<u64, sqlx::Error> {
+    let mut set = 0;
+    for ((topic, partition), offset) in offsets {
+        set += sqlx::query(
+            "INSERT INTO consumer_offsets \
+             (consumer_group, topic, partition_id, next_offset, updated_at) \
+             VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (consumer_group, topic, partition_id) DO NOTHING",
+        )
+        .bind(group)
+        .bind(topic)
+        .bind(i64::from(*partition))
+        .bind(*offset)
+        .bind(now_millis())
+        .execute(pool)
+        .await?
+        .rows_affected();
+    }
+    Ok(set)
+}
+
 /// Whether `group` has processed every one of `event_ids`: applied it, or dead-lettered it
 /// and moved on (its effect is then missing until it is replayed from the dead-letter topic).
 /// A read model answers a read that carries a command's position token once this holds for
