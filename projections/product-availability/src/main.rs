@@ -1,0 +1,14 @@
+//! The `product-availability` binary: parses its settings and runs the projection until
+//! SIGTERM.
+
+use clap::Parser;
+use eventmart_runtime::process;
+use product_availability::{Config, DEFAULT_PORT};
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    process::init_logging();
+    let config = Config::parse();
+    let listener = config.service.bind(DEFAULT_PORT).await?;
+    product_availability::run(listener, config, process::shutdown_on_signal()).await
+}
