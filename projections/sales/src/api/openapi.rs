@@ -1,0 +1,428 @@
+//! `GET /openapi.json`: the API described as an OpenAPI 3.0 document, written by hand next
+//! to the handlers it describes (a test checks that it names exactly the routes served).
+
+use axum::Json;
+use serde_json::{Value, json};
+
+use super::page::{By, DEFAULT_LIMIT, MAX_LIMIT};
+
+/// `GET /openapi.json`.
+pub(super) async fn serve() -> Json<Value> {
+    Json(document())
+}
+
+/// The responses every figures read may answer besides 200.
+fn errors(not_found: bool) -> Value {
+    let mut responses = json!({
+        "400": { "$ref": "#/components/responses/Invalid" },
+        "503": { "$ref": "#/components/responses/Unavailable" },
+    });
+    if not_found {
+        responses["404"] = json!({ "$ref": "#/components/responses/NotFound" });
+    }
+    responses
+}
+
+/// A 200 response of `schema`, described as `description`.
+fn ok(description: &str, schema: &str) -> Value {
+    json!({
+        "description": description,
+        "content": { "application/json": {
+            "schema": { "$ref": format!("#/components/schemas/{schema}") },
+        } },
+    })
+}
+
+/// `responses` with 200 `ok` added to `errors`.
+fn responses(ok: Value, mut errors: Value) -> Value {
+    errors["200"] = ok;
+    errors
+}
+
+/// The OpenAPI document.
+pub(super) fn document() -> Value {
+    let rankings: Vec<&str> = By::ALL.iter().map(|by| by.as_str()).collect();
+    let period = [
+        json!({ "$ref": "#/components/parameters/From" }),
+        json!({ "$ref": "#/components/parameters/To" }),
+    ];
+    json!({
+        "openapi": "3.0.3",
+        "info": {
+            "title": "eventmart sales",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "Units sold and revenue per product and per day, and the products \
+                that sold most, kept from the orders topic. An order counts once both its \
+                order.created and its order.confirmed have arrived, on the UTC date of its \
+                confirmation; a cancelled order never counts. Revenue is the lines' quantity \
+                × unit price, per currency. A read that carries the `position` a command \
+                answered with waits until the model has processed that command's events.",
+        },
+        "paths": {
+            "/sales/daily": {
+                "get": {
+                    "operationId": "getDailySales",
+                    "summary": "Each day's sales over a period, and the period's total",
+                    "parameters": [
+                        period[0], period[1],
+                        { "$ref": "#/components/parameters/Position" },
+                    ],
+                    "responses": responses(
+                        ok("Each day that sold anything, by day, and the total",
+                           "DailySales"),
+                        errors(false),
+                    ),
+                },
+            },
+            "/sales/products/{product_id}": {
+                "get": {
+                    "operationId": "getProductSales",
+                    "summary": "One product's sales each day over a period, and its total",
+                    "parameters": [
+                        {
+                            "name": "product_id",
+                            "in": "path",
+                            "required": true,
+                            "schema": { "type": "string", "format": "uuid" },
+                        },
+                        period[0], period[1],
+                        { "$ref": "#/components/parameters/Position" },
+                    ],
+                    "responses": responses(
+                        ok("Each day the product sold, by day, and its total",
+                           "ProductSales"),
+                        errors(true),
+                    ),
+                },
+            },
+            "/sales/top": {
+                "get": {
+                    "operationId": "getTopProducts",
+                    "summary": "The products that sold most over a period, a page at a time",
+                    "parameters": [
+                        period[0], period[1],
+                        {
+                            "name": "by",
+                            "in": "query",
+                            "required": false,
+                            "description": "What products are ranked by: revenue (in one \
+                                currency) or units (in every currency unless `currency` \
+                                says otherwise).",
+                            "schema": { "type": "string", "enum": rankings, "default": "revenue" },
+                        },
+                        {
+                            "name": "currency",
+                            "in": "query",
+                            "required": false,
+                            "description": "Count only sales in this currency. A ranking by \
+                                revenue without it is in the one currency the period's sales \
+                                are in; when they are in several it is refused (400 naming \
+                                `currency`).",
+                            "schema": { "type": "string", "pattern": "^[A-Z]{3}$" },
+                        },
+                        {
+                            "name": "limit",
+                            "in": "query",
+                            "required": false,
+                            "description": "Products per page.",
+                            "schema": {
+                                "type": "integer",
+                                "minimum": 1,
+                                "maximum": MAX_LIMIT,
+                                "default": DEFAULT_LIMIT,
+                            },
+                        },
+                        {
+                            "name": "cursor",
+                            "in": "query",
+                            "required": false,
+                            "description": "Where the page starts: the previous page's \
+                                `next_cursor`, unchanged, with the same `by`.",
+                            "schema": { "type": "string" },
+                        },
+                        { "$ref": "#/components/parameters/Position" },
+                    ],
+                    "responses": responses(
+                        ok("A page of products, the most first (ties by product id)",
+                           "TopProducts"),
+                        errors(false),
+                    ),
+                },
+            },
+            "/openapi.json": {
+                "get": {
+                    "operationId": "getOpenApi",
+                    "summary": "This document",
+                    "responses": {
+                        "200": {
+                            "description": "The OpenAPI document",
+                            "content": { "application/json": { "schema": { "type": "object" } } },
+                        },
+                    },
+                },
+            },
+        },
+        "components": {
+            "parameters": {
+                "From": {
+                    "name": "from",
+                    "in": "query",
+                    "required": false,
+                    "description": "The period's first day (UTC), included; no earlier bound \
+                        if left out. Must not come after `to`.",
+                    "schema": { "type": "string", "format": "date", "example": "2024-05-01" },
+                },
+                "To": {
+                    "name": "to",
+                    "in": "query",
+                    "required": false,
+                    "description": "The period's last day (UTC), included; no later bound if \
+                        left out.",
+                    "schema": { "type": "string", "format": "date", "example": "2024-05-31" },
+                },
+                "Position": {
+                    "name": "position",
+                    "in": "query",
+                    "required": false,
+                    "description": "The `position` a command answered with: the read waits \
+                        until the model has processed that command's events, or answers 503 \
+                        `not_caught_up`.",
+                    "schema": { "type": "string" },
+                },
+            },
+            "schemas": {
+                "Revenue": {
+                    "type": "object",
+                    "required": ["currency", "cents"],
+                    "properties": {
+                        "currency": { "type": "string", "pattern": "^[A-Z]{3}$" },
+                        "cents": {
+                            "type": "integer",
+                            "format": "int64",
+                            "description": "The sum of quantity × unit price, in minor units.",
+                        },
+                    },
+                },
+                "Figures": {
+                    "type": "object",
+                    "required": ["orders", "units", "revenue"],
+                    "properties": {
+                        "orders": {
+                            "type": "integer",
+                            "format": "int64",
+                            "description": "Confirmed orders.",
+                        },
+                        "units": { "type": "integer", "format": "int64" },
+                        "revenue": {
+                            "type": "array",
+                            "description": "By currency code; empty if nothing sold.",
+                            "items": { "$ref": "#/components/schemas/Revenue" },
+                        },
+                    },
+                },
+                "DayFigures": {
+                    "allOf": [
+                        {
+                            "type": "object",
+                            "required": ["day"],
+                            "properties": {
+                                "day": { "type": "string", "format": "date" },
+                            },
+                        },
+                        { "$ref": "#/components/schemas/Figures" },
+                    ],
+                },
+                "DailySales": {
+                    "type": "object",
+                    "required": ["from", "to", "days", "total"],
+                    "properties": {
+                        "from": { "type": "string", "format": "date", "nullable": true },
+                        "to": { "type": "string", "format": "date", "nullable": true },
+                        "days": {
+                            "type": "array",
+                            "description": "The days that sold anything, by day.",
+                            "items": { "$ref": "#/components/schemas/DayFigures" },
+                        },
+                        "total": { "$ref": "#/components/schemas/Figures" },
+                    },
+                },
+                "ProductSales": {
+                    "allOf": [
+                        {
+                            "type": "object",
+                            "required": ["product_id"],
+                            "properties": {
+                                "product_id": { "type": "string", "format": "uuid" },
+                            },
+                        },
+                        { "$ref": "#/components/schemas/DailySales" },
+                    ],
+                },
+                "TopProduct": {
+                    "allOf": [
+                        {
+                            "type": "object",
+                            "required": ["product_id"],
+                            "properties": {
+                                "product_id": { "type": "string", "format": "uuid" },
+                            },
+                        },
+                        { "$ref": "#/components/schemas/Figures" },
+                    ],
+                },
+                "TopProducts": {
+                    "type": "object",
+                    "required": ["from", "to", "by", "currency", "items", "next_cursor"],
+                    "properties": {
+                        "from": { "type": "string", "format": "date", "nullable": true },
+                        "to": { "type": "string", "format": "date", "nullable": true },
+                        "by": { "type": "string", "enum": rankings },
+                        "currency": {
+                            "type": "string",
+                            "nullable": true,
+                            "description": "The only currency counted, if one is.",
+                        },
+                        "items": {
+                            "type": "array",
+                            "items": { "$ref": "#/components/schemas/TopProduct" },
+                        },
+                        "next_cursor": {
+                            "type": "string",
+                            "nullable": true,
+                            "description": "The cursor of the next page; null on the last.",
+                        },
+                    },
+                },
+                "Error": {
+                    "type": "object",
+                    "required": ["error", "message"],
+                    "properties": {
+                        "error": {
+                            "type": "string",
+                            "enum": [
+                                "invalid", "not_found", "not_caught_up", "unavailable",
+                                "internal",
+                            ],
+                        },
+                        "message": { "type": "string" },
+                        "field": {
+                            "type": "string",
+                            "description": "The parameter at fault (400 only).",
+                        },
+                        "position": {
+                            "type": "object",
+                            "description": "How far the model has got (503 not_caught_up \
+                                only): the next offset it will apply, by topic/partition.",
+                            "additionalProperties": { "type": "integer", "format": "int64" },
+                        },
+                    },
+                },
+            },
+            "responses": {
+                "Invalid": {
+                    "description": "A parameter is malformed, out of range or unknown, or \
+                        `from` comes after `to`; `field` names it.",
+                    "content": { "application/json": {
+                        "schema": { "$ref": "#/components/schemas/Error" },
+                        "example": {
+                            "error": "invalid",
+                            "field": "from",
+                            "message": "from: must be a date written YYYY-MM-DD, got \"May\"",
+                        },
+                    } },
+                },
+                "NotFound": {
+                    "description": "The product has never sold.",
+                    "content": { "application/json": {
+                        "schema": { "$ref": "#/components/schemas/Error" },
+                        "example": {
+                            "error": "not_found",
+                            "message": "product … has not sold (no confirmed order has it)",
+                        },
+                    } },
+                },
+                "Unavailable": {
+                    "description": "`not_caught_up`: the model has not processed the \
+                        position's events in time; `unavailable`: the database is \
+                        unreachable. Retry later.",
+                    "headers": {
+                        "Retry-After": { "schema": { "type": "integer" } },
+                    },
+                    "content": { "application/json": {
+                        "schema": { "$ref": "#/components/schemas/Error" },
+                        "example": {
+                            "error": "not_caught_up",
+                            "message": "the read model has not caught up with this position …",
+                        },
+                    } },
+                },
+            },
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every `$ref` in `value`.
+    fn refs(value: &Value, out: &mut Vec<String>) {
+        match value {
+            Value::Object(map) => {
+                for (key, value) in map {
+                    match (key.as_str(), value) {
+                        ("$ref", Value::String(target)) => out.push(target.clone()),
+                        _ => refs(value, out),
+                    }
+                }
+            }
+            Value::Array(items) => items.iter().for_each(|v| refs(v, out)),
+            _ => {}
+        }
+    }
+
+    #[test]
+    fn the_document_names_exactly_the_routes_served() {
+        let document = document();
+        let paths: Vec<&String> = document["paths"].as_object().unwrap().keys().collect();
+        assert_eq!(
+            paths,
+            [
+                "/openapi.json",
+                "/sales/daily",
+                "/sales/products/{product_id}",
+                "/sales/top"
+            ]
+        );
+        assert!(document["openapi"].as_str().unwrap().starts_with("3.0"));
+    }
+
+    #[test]
+    fn every_reference_resolves() {
+        let document = document();
+        let mut targets = Vec::new();
+        refs(&document, &mut targets);
+        assert!(!targets.is_empty());
+        for target in targets {
+            let pointer = target.trim_start_matches('#');
+            assert!(document.pointer(pointer).is_some(), "{target} resolves");
+        }
+    }
+
+    #[test]
+    fn every_read_documents_its_position_and_its_errors() {
+        let document = document();
+        for path in ["/sales/daily", "/sales/products/{product_id}", "/sales/top"] {
+            let get = &document["paths"][path]["get"];
+            let parameters = get["parameters"].to_string();
+            for parameter in ["Position", "From", "To"] {
+                assert!(parameters.contains(parameter), "{path} {parameter}");
+            }
+            for status in ["200", "400", "503"] {
+                assert!(get["responses"][status].is_object(), "{path} {status}");
+            }
+        }
+        let product = &document["paths"]["/sales/products/{product_id}"]["get"];
+        assert!(product["responses"]["404"].is_object());
+    }
+}
