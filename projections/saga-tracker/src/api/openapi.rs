@@ -1,0 +1,363 @@
+//! `GET /openapi.json`: the API described as an OpenAPI 3.0 document, written by hand next
+//! to the handlers it describes (a test checks that it names exactly the routes served).
+
+use axum::Json;
+use serde_json::{Value, json};
+
+use super::page::{DEFAULT_LIMIT, MAX_LIMIT};
+use super::sagas::{DEFAULT_STUCK_AFTER, Listing};
+use crate::saga::{Service, State, Step};
+
+/// `GET /openapi.json`.
+pub(super) async fn serve() -> Json<Value> {
+    Json(document())
+}
+
+/// The OpenAPI document.
+pub(super) fn document() -> Value {
+    let states: Vec<&str> = State::ALL.iter().map(|s| s.as_str()).collect();
+    let steps: Vec<&str> = Step::ALL.iter().map(|s| s.as_str()).collect();
+    let services: Vec<&str> = Service::ALL.iter().map(|s| s.as_str()).collect();
+    let stuck_after = humantime::format_duration(DEFAULT_STUCK_AFTER).to_string();
+    json!({
+        "openapi": "3.0.3",
+        "info": {
+            "title": "eventmart saga tracker",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "Every order saga as an operator sees it: its steps from the \
+                orders, inventory and payments topics, where it stands, which service it \
+                waits on, and the sagas stuck in a step. A read that carries the `position` \
+                a command answered with waits until the tracker has processed that \
+                command's events.",
+        },
+        "paths": {
+            "/sagas/{correlation_id}": {
+                "get": {
+                    "operationId": "getSaga",
+                    "summary": "One saga, where it stands, with its steps",
+                    "parameters": [
+                        { "$ref": "#/components/parameters/CorrelationId" },
+                        { "$ref": "#/components/parameters/Position" },
+                    ],
+                    "responses": {
+                        "200": {
+                            "description": "The saga",
+                            "content": { "application/json": {
+                                "schema": { "$ref": "#/components/schemas/Saga" },
+                            } },
+                        },
+                        "400": { "$ref": "#/components/responses/Invalid" },
+                        "404": { "$ref": "#/components/responses/NotFound" },
+                        "503": { "$ref": "#/components/responses/Unavailable" },
+                    },
+                },
+            },
+            "/sagas": {
+                "get": {
+                    "operationId": "listSagas",
+                    "summary": "Sagas in a state, or stuck, the longest quiet first, a page \
+                        at a time",
+                    "parameters": [
+                        {
+                            "name": "state",
+                            "in": "query",
+                            "required": false,
+                            "description": format!(
+                                "Only sagas in this state; `stuck`: running or \
+                                 compensating sagas whose last event is older than \
+                                 `older_than` ({stuck_after} unless given). Every saga if \
+                                 absent."
+                            ),
+                            "schema": { "type": "string", "enum": Listing::names() },
+                        },
+                        {
+                            "name": "older_than",
+                            "in": "query",
+                            "required": false,
+                            "description": "Only sagas whose last event happened longer ago \
+                                than this, measured from the time of the query: a duration \
+                                such as `30s`, `5m` or `1h 30m`.",
+                            "schema": { "type": "string", "example": "5m" },
+                        },
+                        {
+                            "name": "limit",
+                            "in": "query",
+                            "required": false,
+                            "description": "Sagas per page.",
+                            "schema": {
+                                "type": "integer",
+                                "minimum": 1,
+                                "maximum": MAX_LIMIT,
+                                "default": DEFAULT_LIMIT,
+                            },
+                        },
+                        {
+                            "name": "cursor",
+                            "in": "query",
+                            "required": false,
+                            "description": "Where the page starts: the previous page's \
+                                `next_cursor`, unchanged.",
+                            "schema": { "type": "string" },
+                        },
+                        { "$ref": "#/components/parameters/Position" },
+                    ],
+                    "responses": {
+                        "200": {
+                            "description": "A page of sagas",
+                            "content": { "application/json": {
+                                "schema": { "$ref": "#/components/schemas/SagaPage" },
+                            } },
+                        },
+                        "400": { "$ref": "#/components/responses/Invalid" },
+                        "503": { "$ref": "#/components/responses/Unavailable" },
+                    },
+                },
+            },
+            "/openapi.json": {
+                "get": {
+                    "operationId": "getOpenApi",
+                    "summary": "This document",
+                    "responses": {
+                        "200": {
+                            "description": "The OpenAPI document",
+                            "content": { "application/json": { "schema": { "type": "object" } } },
+                        },
+                    },
+                },
+            },
+        },
+        "components": {
+            "parameters": {
+                "CorrelationId": {
+                    "name": "correlation_id",
+                    "in": "path",
+                    "required": true,
+                    "description": "The saga: the correlation id its events carry (that of \
+                        its order.created, whose own event id it is).",
+                    "schema": { "type": "string", "format": "uuid" },
+                },
+                "Position": {
+                    "name": "position",
+                    "in": "query",
+                    "required": false,
+                    "description": "The `position` a command answered with: the read waits \
+                        until the tracker has processed that command's events, or answers 503 \
+                        `not_caught_up`.",
+                    "schema": { "type": "string" },
+                },
+            },
+            "schemas": {
+                "SagaStep": {
+                    "type": "object",
+                    "required": [
+                        "event_type", "step", "service", "event_id", "causation_id",
+                        "order_id", "occurred_at",
+                    ],
+                    "properties": {
+                        "event_type": { "type": "string", "example": "inventory.updated" },
+                        "step": {
+                            "type": "string",
+                            "enum": steps,
+                            "description": "What happened: CREATED, CONFIRMED, CANCELLED \
+                                (orders); RESERVED, REJECTED, RELEASED, SOLD (inventory); \
+                                COMPLETED, FAILED, REFUNDED (payments).",
+                        },
+                        "service": { "type": "string", "enum": services },
+                        "event_id": { "type": "string", "format": "uuid" },
+                        "causation_id": {
+                            "type": "string",
+                            "format": "uuid",
+                            "nullable": true,
+                            "description": "The event that caused this one.",
+                        },
+                        "order_id": { "type": "string", "format": "uuid" },
+                        "occurred_at": { "type": "string", "format": "date-time" },
+                    },
+                },
+                "SagaSummary": {
+                    "type": "object",
+                    "required": [
+                        "correlation_id", "order_id", "state", "step", "waiting_for",
+                        "started_at", "last_event_at", "step_count",
+                    ],
+                    "properties": {
+                        "correlation_id": { "type": "string", "format": "uuid" },
+                        "order_id": { "type": "string", "format": "uuid" },
+                        "state": {
+                            "type": "string",
+                            "enum": states,
+                            "description": "running: the order is neither confirmed nor \
+                                cancelled; compensating: cancelled, with stock not given \
+                                back or a charge not refunded yet; confirmed; cancelled: \
+                                cancelled with every compensation done.",
+                        },
+                        "step": {
+                            "type": "string",
+                            "enum": steps,
+                            "description": "The latest step (by occurred_at, then event id).",
+                        },
+                        "waiting_for": {
+                            "type": "string",
+                            "enum": services,
+                            "nullable": true,
+                            "description": "The service that owes the next step; null when \
+                                nothing more is expected.",
+                        },
+                        "started_at": { "type": "string", "format": "date-time" },
+                        "last_event_at": { "type": "string", "format": "date-time" },
+                        "step_count": { "type": "integer", "format": "int64", "minimum": 1 },
+                    },
+                },
+                "Saga": {
+                    "allOf": [
+                        { "$ref": "#/components/schemas/SagaSummary" },
+                        {
+                            "type": "object",
+                            "required": ["steps"],
+                            "properties": {
+                                "steps": {
+                                    "type": "array",
+                                    "description": "By occurred_at, then event_id.",
+                                    "items": { "$ref": "#/components/schemas/SagaStep" },
+                                },
+                            },
+                        },
+                    ],
+                },
+                "SagaPage": {
+                    "type": "object",
+                    "required": ["items", "next_cursor"],
+                    "properties": {
+                        "items": {
+                            "type": "array",
+                            "description": "Oldest last event first, then by correlation id.",
+                            "items": { "$ref": "#/components/schemas/SagaSummary" },
+                        },
+                        "next_cursor": {
+                            "type": "string",
+                            "nullable": true,
+                            "description": "The cursor of the next page; null on the last.",
+                        },
+                    },
+                },
+                "Error": {
+                    "type": "object",
+                    "required": ["error", "message"],
+                    "properties": {
+                        "error": {
+                            "type": "string",
+                            "enum": [
+                                "invalid", "not_found", "not_caught_up", "unavailable",
+                                "internal",
+                            ],
+                        },
+                        "message": { "type": "string" },
+                        "field": {
+                            "type": "string",
+                            "description": "The parameter at fault (400 only).",
+                        },
+                    },
+                },
+            },
+            "responses": {
+                "Invalid": {
+                    "description": "A parameter is malformed, out of range or unknown; \
+                        `field` names it.",
+                    "content": { "application/json": {
+                        "schema": { "$ref": "#/components/schemas/Error" },
+                        "example": {
+                            "error": "invalid",
+                            "field": "older_than",
+                            "message": "older_than: must be a duration such as \"30s\", \
+                                \"5m\" or \"1h 30m\", got \"soon\"",
+                        },
+                    } },
+                },
+                "NotFound": {
+                    "description": "The tracker knows no such saga.",
+                    "content": { "application/json": {
+                        "schema": { "$ref": "#/components/schemas/Error" },
+                        "example": {
+                            "error": "not_found",
+                            "message": "the saga tracker has no saga …",
+                        },
+                    } },
+                },
+                "Unavailable": {
+                    "description": "`not_caught_up`: the tracker has not processed the \
+                        position's events in time; `unavailable`: the database is \
+                        unreachable. Retry later.",
+                    "headers": {
+                        "Retry-After": { "schema": { "type": "integer" } },
+                    },
+                    "content": { "application/json": {
+                        "schema": { "$ref": "#/components/schemas/Error" },
+                        "example": {
+                            "error": "not_caught_up",
+                            "message": "the read model has not caught up with this position …",
+                        },
+                    } },
+                },
+            },
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every `$ref` in `value`.
+    fn refs(value: &Value, out: &mut Vec<String>) {
+        match value {
+            Value::Object(map) => {
+                for (key, value) in map {
+                    match (key.as_str(), value) {
+                        ("$ref", Value::String(target)) => out.push(target.clone()),
+                        _ => refs(value, out),
+                    }
+                }
+            }
+            Value::Array(items) => items.iter().for_each(|v| refs(v, out)),
+            _ => {}
+        }
+    }
+
+    #[test]
+    fn the_document_names_exactly_the_routes_served() {
+        let document = document();
+        let paths: Vec<&String> = document["paths"].as_object().unwrap().keys().collect();
+        assert_eq!(
+            paths,
+            ["/openapi.json", "/sagas", "/sagas/{correlation_id}"]
+        );
+        assert!(document["openapi"].as_str().unwrap().starts_with("3.0"));
+    }
+
+    #[test]
+    fn every_reference_resolves() {
+        let document = document();
+        let mut targets = Vec::new();
+        refs(&document, &mut targets);
+        assert!(!targets.is_empty());
+        for target in targets {
+            let pointer = target.trim_start_matches('#');
+            assert!(document.pointer(pointer).is_some(), "{target} resolves");
+        }
+    }
+
+    #[test]
+    fn the_listing_takes_every_state_and_stuck() {
+        let document = document();
+        let state = &document["paths"]["/sagas"]["get"]["parameters"][0];
+        assert_eq!(state["name"], "state");
+        assert_eq!(
+            state["schema"]["enum"],
+            json!(["running", "compensating", "confirmed", "cancelled", "stuck"])
+        );
+        assert!(
+            state["description"].as_str().unwrap().contains("30s"),
+            "{state}"
+        );
+    }
+}
