@@ -3,7 +3,9 @@
 
 mod decode;
 mod dlq;
+mod projection;
 mod schemas;
+mod status;
 mod topics;
 
 use std::process::ExitCode;
@@ -32,9 +34,16 @@ enum Command {
     Schemas(SchemasCommand),
     /// Read records from a topic and print each decoded, as JSON (errors included).
     Decode(decode::DecodeArgs),
-    /// List a topic's dead letters, or replay them onto the topic.
+    /// List a topic's dead letters, show one in full, or replay them onto the topic.
     #[command(subcommand)]
     Dlq(DlqCommand),
+    /// Show every consumer group's committed position and lag (in events and seconds) on the
+    /// event topics, and each dead-letter topic's count.
+    Status(status::StatusArgs),
+    /// Rebuild a read model from the topics while it serves, compare versions by checksum,
+    /// promote or drop a version.
+    #[command(subcommand)]
+    Projection(projection::ProjectionCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -63,6 +72,9 @@ enum TopicsCommand {
 enum DlqCommand {
     /// Print one line per dead letter: partition:offset, kind, original position, message.
     List(dlq::DlqArgs),
+    /// Print one dead letter in full: why and where it failed, its headers, its key, and its
+    /// value (decoded to JSON when it decodes).
+    Show(dlq::ShowArgs),
     /// Re-produce dead letters onto their original topic with their original key, value and
     /// headers; reads up to the dead-letter topic's end as of the start.
     Replay(dlq::DlqArgs),
@@ -97,6 +109,9 @@ async fn main() -> ExitCode {
         Command::Decode(args) => decode::run(&cli.conn, args).await,
         Command::Dlq(DlqCommand::List(args)) => dlq::list(&cli.conn, args).await,
         Command::Dlq(DlqCommand::Replay(args)) => dlq::replay(&cli.conn, args).await,
+        Command::Dlq(DlqCommand::Show(args)) => dlq::show(&cli.conn, args).await,
+        Command::Status(args) => status::run(&cli.conn, args).await,
+        Command::Projection(command) => projection::run(&cli.conn, command).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

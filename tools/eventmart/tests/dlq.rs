@@ -1,5 +1,5 @@
-//! `eventmart dlq` against a real broker: dead letters are listed one a line and replayed onto
-//! their original topic without their `dlq.*` headers.
+//! `eventmart dlq` against a real broker: dead letters are listed one a line, shown one in
+//! full, and replayed onto their original topic without their `dlq.*` headers.
 
 use std::time::Duration;
 
@@ -29,14 +29,15 @@ async fn eventmart(broker: &str, prefix: &str, args: &[&str]) -> (bool, String, 
     )
 }
 
-/// Writes a dead letter of a record first read at `orders`/`partition`@`offset`.
+/// Writes a dead letter of a record first read at `orders`/`partition`@`offset`; returns
+/// its partition and offset in the dead-letter topic.
 async fn dead_letter(
     producer: &FutureProducer,
     orders: &str,
     (partition, offset): (i32, i64),
     kind: &str,
     value: &[u8],
-) {
+) -> (i32, i64) {
     let reason = Reason {
         kind,
         message: "field `order_id` is invalid:\nmissing",
@@ -52,7 +53,7 @@ async fn dead_letter(
                 value: value.as_deref(),
             })
         });
-    producer
+    let delivered = producer
         .send(
             FutureRecord::to(&format!("{orders}.dlq"))
                 .key("k1")
@@ -62,6 +63,7 @@ async fn dead_letter(
         )
         .await
         .expect("acknowledged");
+    (delivered.partition, delivered.offset)
 }
 
 #[tokio::test]
@@ -165,4 +167,109 @@ async fn dead_letters_are_listed_and_replayed_onto_their_topic() {
             ("event_id".to_owned(), event_id.to_string()),
         ]
     );
+}
+
+#[tokio::test]
+async fn a_dead_letter_is_shown_in_full_and_a_missing_one_is_an_error() {
+    let broker = TestBroker::start().await.expect("broker");
+    let prefix = unique_prefix();
+    let (ok, _, err) = eventmart(&broker.bootstrap, &prefix, &["topics", "create"]).await;
+    assert!(ok, "{err}");
+    let orders = format!("{prefix}orders");
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", &broker.bootstrap)
+        .create()
+        .expect("producer");
+    let event = eventmart_events::samples::order_created();
+    let envelope = eventmart_events::Envelope::new(&event);
+    let json = eventmart_events::to_json(&event, &envelope);
+    let value = serde_json::to_vec(&json).expect("json");
+    let (partition, offset) =
+        dead_letter(&producer, &orders, (2, 17), "handler_failed", &value).await;
+    let (garbage_partition, garbage_offset) =
+        dead_letter(&producer, &orders, (0, 3), "undecodable", b"\x07\x00").await;
+
+    let position = format!("{partition}:{offset}");
+    let (ok, shown, err) = eventmart(
+        &broker.bootstrap,
+        &prefix,
+        &["dlq", "show", "--topic", "orders", &position],
+    )
+    .await;
+    assert!(ok, "{err}");
+    let line = |label: &str| {
+        shown
+            .lines()
+            .find(|l| l.starts_with(&format!("{label}:")))
+            .unwrap_or_else(|| panic!("a {label} line in\n{shown}"))
+            .split_once(':')
+            .map(|(_, v)| v.trim().to_owned())
+            .unwrap_or_default()
+    };
+    assert_eq!(line("dead letter"), format!("{orders}.dlq {position}"));
+    assert_eq!(line("kind"), "handler_failed");
+    assert_eq!(line("reason"), "field `order_id` is invalid:");
+    assert!(shown.contains("\n                 missing\n"), "{shown}");
+    assert_eq!(line("original"), format!("{orders}/2@17"));
+    assert_eq!(line("consumer group"), "inventory");
+    assert!(line("failed at").ends_with('Z'), "{shown}");
+    assert_eq!(line("key"), "k1");
+    assert!(shown.contains("\n  source:"), "{shown}");
+    assert_eq!(line("value"), "json, decoded");
+    let (_, value_text) = shown.split_once("value: json, decoded\n").expect("value");
+    let decoded: serde_json::Value = serde_json::from_str(value_text).expect("pretty JSON");
+    assert_eq!(decoded["event_type"], "order.created");
+    assert_eq!(decoded["order_id"], json["order_id"]);
+    assert_eq!(decoded["event_id"], json["event_id"]);
+
+    let (ok, shown, err) = eventmart(
+        &broker.bootstrap,
+        &prefix,
+        &[
+            "dlq",
+            "show",
+            "-t",
+            "orders",
+            &format!("{garbage_partition}:{garbage_offset}"),
+        ],
+    )
+    .await;
+    assert!(ok, "{err}");
+    assert!(shown.contains("kind:            undecodable"), "{shown}");
+    assert!(shown.contains("value: 2 bytes, does not decode"), "{shown}");
+    assert!(shown.ends_with("\n\\x07\\x00\n"), "{shown}");
+
+    let (ok, out, err) = eventmart(
+        &broker.bootstrap,
+        &prefix,
+        &[
+            "dlq",
+            "show",
+            "--topic",
+            "orders",
+            &format!("{partition}:99"),
+        ],
+    )
+    .await;
+    assert!(!ok, "{out}");
+    assert!(
+        err.contains(&format!("no dead letter at {orders}.dlq {partition}:99")),
+        "{err}"
+    );
+    let (ok, _, err) = eventmart(
+        &broker.bootstrap,
+        &prefix,
+        &["dlq", "show", "--topic", "orders", "7:0"],
+    )
+    .await;
+    assert!(!ok);
+    assert!(err.contains("has no partition 7"), "{err}");
+    let (ok, _, err) = eventmart(
+        &broker.bootstrap,
+        &prefix,
+        &["dlq", "show", "-t", "orders", "zero"],
+    )
+    .await;
+    assert!(!ok);
+    assert!(err.contains("PARTITION:OFFSET"), "{err}");
 }
