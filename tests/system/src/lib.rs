@@ -13,6 +13,7 @@
 //!
 //! Not here: assertions about particular scenarios (those are the tests in `tests/`).
 
+mod agreement;
 mod invariants;
 
 use std::collections::BTreeMap;
@@ -28,10 +29,19 @@ pub use reqwest::StatusCode;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
+pub use self::agreement::read_models_agree;
 pub use self::invariants::{Ledger, Violations};
 
 /// The five services, in start order.
 pub const SERVICES: [&str; 5] = ["users", "catalog", "inventory", "orders", "payments"];
+
+/// The read models' query APIs, in start order (each with its projector).
+pub const READ_MODELS: [&str; 4] = [
+    "order-view",
+    "product-availability",
+    "sales",
+    "saga-tracker",
+];
 
 /// How a system is started.
 #[derive(Debug, Clone)]
@@ -42,6 +52,8 @@ pub struct Settings {
     pub order_deadline: Duration,
     /// How long a charge takes at the simulated provider.
     pub provider_latency: Duration,
+    /// The read models that run too (of [`READ_MODELS`]).
+    pub read_models: &'static [&'static str],
 }
 
 impl Settings {
@@ -51,8 +63,16 @@ impl Settings {
             engine,
             order_deadline: Duration::from_secs(60),
             provider_latency: Duration::ZERO,
+            read_models: &[],
         }
     }
+}
+
+/// The components `settings` runs: the services, then the read models if asked for.
+fn components(settings: &Settings) -> Vec<&'static str> {
+    let mut out = SERVICES.to_vec();
+    out.extend(settings.read_models);
+    out
 }
 
 /// One service: its process while it runs, and its database.
@@ -89,7 +109,8 @@ impl System {
         let prefix = unique_prefix();
         let mut ports = BTreeMap::new();
         let mut services = BTreeMap::new();
-        for name in SERVICES {
+        let components = components(&settings);
+        for &name in &components {
             ports.insert(name, free_port()?);
             let database = TestDatabase::create(settings.engine).await?;
             services.insert(
@@ -114,13 +135,55 @@ impl System {
                 .build()?,
         };
         // Start them all, then wait: they provision topics and join groups concurrently.
-        for name in SERVICES {
+        for &name in &components {
             system.spawn(name).await?;
         }
-        for name in SERVICES {
+        for &name in &components {
             system.wait_ready(name).await?;
         }
         Ok(system)
+    }
+
+    /// The `DATABASE_URL` component `name` runs with.
+    pub async fn database_url(&self, name: &str) -> anyhow::Result<String> {
+        let services = self.services.lock().await;
+        let running = services.get(name).context("no such component")?;
+        Ok(running.database.url.clone())
+    }
+
+    /// Runs the `eventmart` tool with `args` against this system and returns its output;
+    /// fails, with the output, unless it exits successfully.
+    pub async fn eventmart(&self, args: &[&str]) -> anyhow::Result<String> {
+        let output = self.eventmart_command(args).output().await?;
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        if !output.status.success() {
+            bail!(
+                "eventmart {} failed ({}):\n{text}",
+                args.join(" "),
+                output.status
+            );
+        }
+        Ok(text)
+    }
+
+    /// The `eventmart` tool with `args`, set up to run against this system.
+    pub fn eventmart_command(&self, args: &[&str]) -> tokio::process::Command {
+        let mut command = tokio::process::Command::new(
+            eventmart_runtime::testing::binary("eventmart").unwrap_or_else(|_| "eventmart".into()),
+        );
+        command
+            .args(args)
+            .env("EVENTMART_BOOTSTRAP_SERVERS", &self.broker.bootstrap)
+            .env("EVENTMART_REGISTRY_URL", &self.registry.url)
+            .env("EVENTMART_TOPIC_PREFIX", &self.prefix)
+            .env_remove("DATABASE_URL")
+            .env_remove("RUST_LOG")
+            .kill_on_drop(true);
+        command
     }
 
     /// The topic prefix of this run.
@@ -145,7 +208,17 @@ impl System {
                 format!("127.0.0.1:{}", self.ports[name]),
             ),
             ("EVENTMART_GRACE".into(), "5s".into()),
-            ("EVENTMART_FETCH_WAIT".into(), "20ms".into()),
+            // Read models fetch less eagerly: every fetch costs the local broker, and nine
+            // processes polling every 20 ms would keep it busy.
+            (
+                "EVENTMART_FETCH_WAIT".into(),
+                if READ_MODELS.contains(&name) {
+                    "100ms"
+                } else {
+                    "20ms"
+                }
+                .into(),
+            ),
             (
                 "ORDERS_DEADLINE".into(),
                 format!("{}ms", self.settings.order_deadline.as_millis()),
@@ -328,6 +401,17 @@ impl System {
         lines: &[(Uuid, i64)],
         payment_token: Option<&str>,
     ) -> anyhow::Result<Uuid> {
+        Ok(self.place_order_at(user, lines, payment_token).await?.0)
+    }
+
+    /// [`System::place_order`], also returning the command's position token (what a read
+    /// model query passes as `position` to read its own write).
+    pub async fn place_order_at(
+        &self,
+        user: Uuid,
+        lines: &[(Uuid, i64)],
+        payment_token: Option<&str>,
+    ) -> anyhow::Result<(Uuid, String)> {
         let lines: Vec<Value> = lines
             .iter()
             .map(|(product, quantity)| json!({"product_id": product, "quantity": quantity}))
@@ -360,7 +444,11 @@ impl System {
             },
         )
         .await??;
-        id(&created, "order_id")
+        let position = created["position"]
+            .as_str()
+            .with_context(|| format!("no position in {created}"))?
+            .to_owned();
+        Ok((id(&created, "order_id")?, position))
     }
 
     /// Waits until `order` is CONFIRMED or CANCELLED; returns it as orders shows it.

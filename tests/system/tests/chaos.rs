@@ -1,7 +1,8 @@
 //! Chaos: a randomized run of 300 orders across several users and products, with random
-//! declines, while every service is killed with SIGKILL and restarted at random moments.
-//! Afterwards every order has ended and the saga's invariants hold exactly (see
-//! `eventmart_system::Ledger`). The run prints its counts.
+//! declines, while every service and every read model is killed with SIGKILL and restarted
+//! at random moments. Afterwards every order has ended, the saga's invariants hold exactly
+//! (see `eventmart_system::Ledger`) and every read model agrees with the services (see
+//! `eventmart_system::read_models_agree`). The run prints its counts.
 //!
 //! `EVENTMART_CHAOS_ORDERS` and `EVENTMART_CHAOS_SEED` change the size and the dice;
 //! `EVENTMART_CHAOS_ENGINE=postgres` runs the services on PostgreSQL.
@@ -11,7 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use eventmart_runtime::db::Engine;
-use eventmart_system::{Ledger, SERVICES, Settings, System};
+use eventmart_system::{Ledger, READ_MODELS, SERVICES, Settings, System, read_models_agree};
 use uuid::Uuid;
 
 /// A small deterministic random source (xorshift64*), so that a seed replays a run's dice.
@@ -83,6 +84,7 @@ async fn every_order_ends_and_the_invariants_hold_while_services_are_killed_at_r
     // A provider slow enough that some customers cancel while their charge is in flight.
     let mut settings = Settings::new(engine);
     settings.provider_latency = Duration::from_millis(200);
+    settings.read_models = &READ_MODELS;
     let system = Arc::new(System::start(settings).await?);
 
     let mut users = Vec::new();
@@ -117,9 +119,9 @@ async fn every_order_ends_and_the_invariants_hold_while_services_are_killed_at_r
                     after_done += 1;
                 }
                 tokio::time::sleep(dice.millis(300, 1500)).await;
-                // Each round kills every service once, in a random order.
+                // Each round kills every service and read model once, in a random order.
                 if victims.is_empty() {
-                    victims = SERVICES.to_vec();
+                    victims = SERVICES.iter().chain(&READ_MODELS).copied().collect();
                     for i in (1..victims.len()).rev() {
                         let j = usize::try_from(dice.below(i as u64 + 1)).unwrap_or(0);
                         victims.swap(i, j);
@@ -224,10 +226,17 @@ async fn every_order_ends_and_the_invariants_hold_while_services_are_killed_at_r
         ledger.by_status.values().sum::<u64>(),
         u64::try_from(placed.len())?
     );
+    let (orders_compared, products_compared) =
+        read_models_agree(&system, &READ_MODELS, Duration::from_secs(120)).await?;
+    println!(
+        "chaos: the read models agree with the services on {orders_compared} orders and \
+         {products_compared} products"
+    );
+    assert_eq!(orders_compared, placed.len());
     assert_eq!(
         kills.len(),
-        SERVICES.len(),
-        "every service was killed: {kills:?}"
+        SERVICES.len() + READ_MODELS.len(),
+        "every service and read model was killed: {kills:?}"
     );
     assert!(kills.values().sum::<u32>() >= 10, "{kills:?}");
     Ok(())
