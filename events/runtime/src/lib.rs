@@ -12,9 +12,10 @@
 //! - [`state`]: a service's current state, one versioned JSON row per aggregate.
 //! - [`timers`]: work due at a time (deadlines), fired exactly once.
 //! - [`projection`]: read models: run, swap to a rebuilt version, checksum.
-//! - [`query`]: what every read model's query API shares (errors, parameters, read-your-writes).
+//! - [`query`]: what every read model's query API shares (errors, parameters, read-your-writes,
+//!   OpenAPI fragments).
 //! - [`service`]: what every command service runs: database, relay, consumer, timers, HTTP.
-//! - [`testing`]: real brokers and fresh databases for integration tests.
+//! - [`testing`]: real brokers, fresh databases and running binaries for integration tests.
 //!
 //! It is not where event shapes live: those are in `eventmart-events`.
 

@@ -12,14 +12,11 @@ use eventmart_events::orders::{
     CancellationReason, OrderCancelled, OrderConfirmed, OrderCreated, OrderLine,
 };
 use eventmart_events::payments::{PaymentCompleted, PaymentFailed};
-use eventmart_events::{Currency, Envelope, Event, Money, Topics, timestamp};
+use eventmart_events::{Currency, Envelope, Event, Money, timestamp};
 use eventmart_runtime::command::PositionToken;
 use eventmart_runtime::db::Engine;
 use eventmart_runtime::on_both_engines;
-use eventmart_runtime::testing::topics::produce_json;
-use eventmart_runtime::testing::{
-    TestBroker, TestDatabase, TestProcess, TestRegistry, free_port, unique_prefix, wait_for,
-};
+use eventmart_runtime::testing::{TestComponent, schemathesis, wait_for};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -30,78 +27,6 @@ const PATIENCE: Duration = Duration::from_secs(60);
 /// How long reads with a position wait in the tests that expect them to succeed: long
 /// enough for the consumer group to form on a busy machine.
 const LONG_WAIT: (&str, &str) = ("ORDER_VIEW_WAIT_MAX", "60s");
-
-/// The order-view binary and everything it runs against.
-struct OrderView {
-    base: String,
-    topics: Topics,
-    http: reqwest::Client,
-    process: TestProcess,
-    _db: TestDatabase,
-    _registry: TestRegistry,
-    broker: TestBroker,
-}
-
-impl OrderView {
-    /// Starts a broker, a registry, a fresh database on `engine` and the binary with `env`.
-    async fn start(engine: Engine, env: &[(&str, &str)]) -> anyhow::Result<Self> {
-        let broker = TestBroker::start().await?;
-        let registry = TestRegistry::start().await?;
-        let db = TestDatabase::create(engine).await?;
-        let prefix = unique_prefix();
-        let port = free_port()?;
-        let listen = format!("127.0.0.1:{port}");
-        let mut envs = vec![
-            ("EVENTMART_BOOTSTRAP_SERVERS", broker.bootstrap.as_str()),
-            ("EVENTMART_REGISTRY_URL", registry.url.as_str()),
-            ("EVENTMART_TOPIC_PREFIX", prefix.as_str()),
-            ("DATABASE_URL", db.url.as_str()),
-            ("EVENTMART_LISTEN", listen.as_str()),
-        ];
-        envs.extend_from_slice(env);
-        let mut process = TestProcess::spawn("order-view", &[], &envs)?;
-        let base = format!("http://{listen}");
-        process
-            .wait_http_ok(&format!("{base}/health/ready"), PATIENCE)
-            .await?;
-        Ok(Self {
-            base,
-            topics: Topics::new(&prefix),
-            http: reqwest::Client::new(),
-            process,
-            _db: db,
-            _registry: registry,
-            broker,
-        })
-    }
-
-    async fn get(&self, path: &str) -> anyhow::Result<(StatusCode, Value)> {
-        let response = self.http.get(format!("{}{path}", self.base)).send().await?;
-        let status = response.status();
-        let text = response.text().await?;
-        let body = serde_json::from_str(&text)
-            .map_err(|e| anyhow::anyhow!("{path}: {status} {text:?} is not JSON: {e}"))?;
-        Ok((status, body))
-    }
-
-    /// GET `path`, expecting 200; fails with the process's log otherwise.
-    async fn ok(&self, path: &str) -> anyhow::Result<Value> {
-        let (status, body) = self.get(path).await?;
-        if status != StatusCode::OK {
-            anyhow::bail!("{path}: {status} {body}\n{}", self.process.log());
-        }
-        Ok(body)
-    }
-
-    /// Produces each event onto its topic as kcat does.
-    async fn produce(&self, events: &[&(Event, Envelope)]) -> anyhow::Result<()> {
-        for (event, envelope) in events {
-            let topic = self.topics.name(event.topic());
-            produce_json(&self.broker.bootstrap, &topic, event, envelope).await?;
-        }
-        Ok(())
-    }
-}
 
 /// The position token of `events`, as a command that appended them would answer.
 fn position(events: &[&(Event, Envelope)]) -> String {
@@ -210,7 +135,7 @@ fn ids(page: &Value) -> Vec<String> {
 async fn orders_are_shown_with_their_saga_whatever_order_the_topics_deliver_it_in(
     engine: Engine,
 ) -> anyhow::Result<()> {
-    let view = OrderView::start(engine, &[LONG_WAIT]).await?;
+    let view = TestComponent::start("order-view", engine, &[LONG_WAIT]).await?;
     let (user, product, payment) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
     let t0 = timestamp::now();
 
@@ -345,7 +270,7 @@ on_both_engines!(orders_are_shown_with_their_saga_whatever_order_the_topics_deli
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_customers_orders_page_newest_first_and_filter_by_status() -> anyhow::Result<()> {
-    let view = OrderView::start(Engine::Sqlite, &[LONG_WAIT]).await?;
+    let view = TestComponent::start("order-view", Engine::Sqlite, &[LONG_WAIT]).await?;
     let (user, stranger, product) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
     let t0 = timestamp::now();
 
@@ -488,7 +413,7 @@ async fn a_customers_orders_page_newest_first_and_filter_by_status() -> anyhow::
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reads_with_a_position_wait_until_the_view_has_caught_up_with_it() -> anyhow::Result<()> {
     // The default wait (5 s).
-    let view = OrderView::start(Engine::Sqlite, &[]).await?;
+    let view = TestComponent::start("order-view", Engine::Sqlite, &[]).await?;
     let (user, product) = (Uuid::now_v7(), Uuid::now_v7());
 
     // Once the consumer is up, an event takes moments to show.
@@ -541,16 +466,15 @@ async fn reads_with_a_position_wait_until_the_view_has_caught_up_with_it() -> an
     Ok(())
 }
 
-/// schemathesis (from PyPI; `scripts/test` installs it and names it in `EVENTMART_SCHEMATHESIS`)
-/// generates requests from `/openapi.json`, valid and not, and checks every answer: no server
-/// error, and every response matching its documented status and schema. Only
-/// `positive_data_acceptance` is left out: cursors and position tokens are opaque strings that
-/// a schema cannot describe, so a made-up one is rightly refused with 400.
+/// [`schemathesis`] against the order view's own OpenAPI document, with an order to find.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn schemathesis_finds_no_server_error_and_no_response_off_the_schema() -> anyhow::Result<()> {
-    let st = std::env::var("EVENTMART_SCHEMATHESIS")
-        .expect("EVENTMART_SCHEMATHESIS names schemathesis' `st` (scripts/test sets it)");
-    let view = OrderView::start(Engine::Sqlite, &[("ORDER_VIEW_WAIT_MAX", "1s")]).await?;
+    let view = TestComponent::start(
+        "order-view",
+        Engine::Sqlite,
+        &[("ORDER_VIEW_WAIT_MAX", "1s")],
+    )
+    .await?;
     let t0 = Utc::now();
     let (order_id, user_id, product_id) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
     let placed = first(created(order_id, user_id, product_id, t0));
@@ -561,25 +485,5 @@ async fn schemathesis_finds_no_server_error_and_no_response_off_the_schema() -> 
         position(&[&placed, &kept])
     ))
     .await?;
-    let output = tokio::process::Command::new(st)
-        .args(["run", &format!("{}/openapi.json", view.base)])
-        .args([
-            "--checks",
-            "all",
-            "--exclude-checks",
-            "positive_data_acceptance",
-        ])
-        .args(["--max-examples", "100", "--no-color"])
-        // It keeps a cache folder where it runs: not in the source tree.
-        .current_dir(std::env::temp_dir())
-        .output()
-        .await?;
-    let report = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "schemathesis found problems:\n{report}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    assert!(report.contains("passed"), "{report}");
-    Ok(())
+    schemathesis(&view.base).await
 }

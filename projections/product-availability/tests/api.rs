@@ -9,14 +9,11 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, TimeDelta, Utc};
 use eventmart_events::catalog::{ProductCreated, ProductPriceChanged};
 use eventmart_events::inventory::{InventoryChange, InventoryUpdated, StockLine};
-use eventmart_events::{Currency, Envelope, Event, Money, Topics, timestamp};
+use eventmart_events::{Currency, Envelope, Event, Money, timestamp};
 use eventmart_runtime::command::PositionToken;
 use eventmart_runtime::db::Engine;
 use eventmart_runtime::on_both_engines;
-use eventmart_runtime::testing::topics::produce_json;
-use eventmart_runtime::testing::{
-    TestBroker, TestDatabase, TestProcess, TestRegistry, free_port, unique_prefix, wait_for,
-};
+use eventmart_runtime::testing::{TestComponent, schemathesis, wait_for};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -28,89 +25,17 @@ const PATIENCE: Duration = Duration::from_secs(60);
 /// enough for the consumer group to form on a busy machine.
 const LONG_WAIT: (&str, &str) = ("PRODUCT_AVAILABILITY_WAIT_MAX", "60s");
 
-/// The product-availability binary and everything it runs against.
-struct Availability {
-    base: String,
-    topics: Topics,
-    http: reqwest::Client,
-    process: TestProcess,
-    _db: TestDatabase,
-    _registry: TestRegistry,
-    broker: TestBroker,
-}
-
-impl Availability {
-    /// Starts a broker, a registry, a fresh database on `engine` and the binary with `env`.
-    async fn start(engine: Engine, env: &[(&str, &str)]) -> anyhow::Result<Self> {
-        let broker = TestBroker::start().await?;
-        let registry = TestRegistry::start().await?;
-        let db = TestDatabase::create(engine).await?;
-        let prefix = unique_prefix();
-        let port = free_port()?;
-        let listen = format!("127.0.0.1:{port}");
-        let mut envs = vec![
-            ("EVENTMART_BOOTSTRAP_SERVERS", broker.bootstrap.as_str()),
-            ("EVENTMART_REGISTRY_URL", registry.url.as_str()),
-            ("EVENTMART_TOPIC_PREFIX", prefix.as_str()),
-            ("DATABASE_URL", db.url.as_str()),
-            ("EVENTMART_LISTEN", listen.as_str()),
-        ];
-        envs.extend_from_slice(env);
-        let mut process = TestProcess::spawn("product-availability", &[], &envs)?;
-        let base = format!("http://{listen}");
-        process
-            .wait_http_ok(&format!("{base}/health/ready"), PATIENCE)
-            .await?;
-        Ok(Self {
-            base,
-            topics: Topics::new(&prefix),
-            http: reqwest::Client::new(),
-            process,
-            _db: db,
-            _registry: registry,
-            broker,
-        })
-    }
-
-    async fn get(&self, path: &str) -> anyhow::Result<(StatusCode, Value)> {
-        let response = self.http.get(format!("{}{path}", self.base)).send().await?;
-        let status = response.status();
-        let text = response.text().await?;
-        let body = serde_json::from_str(&text)
-            .map_err(|e| anyhow::anyhow!("{path}: {status} {text:?} is not JSON: {e}"))?;
-        Ok((status, body))
-    }
-
-    /// GET `path`, expecting 200; fails with the process's log otherwise.
-    async fn ok(&self, path: &str) -> anyhow::Result<Value> {
-        let (status, body) = self.get(path).await?;
-        if status != StatusCode::OK {
-            anyhow::bail!("{path}: {status} {body}\n{}", self.process.log());
-        }
-        Ok(body)
-    }
-
-    /// Produces each event onto its topic as kcat does.
-    async fn produce(&self, events: &[&(Event, Envelope)]) -> anyhow::Result<()> {
-        for (event, envelope) in events {
-            let topic = self.topics.name(event.topic());
-            produce_json(&self.broker.bootstrap, &topic, event, envelope).await?;
-        }
-        Ok(())
-    }
-
-    /// GET `/products/{product_id}` once the view has processed `events`.
-    async fn product_after(
-        &self,
-        product_id: Uuid,
-        events: &[&(Event, Envelope)],
-    ) -> anyhow::Result<Value> {
-        self.ok(&format!(
-            "/products/{product_id}?position={}",
-            position(events)
-        ))
-        .await
-    }
+/// GET `/products/{product_id}` once the view has processed `events`.
+async fn product_after(
+    view: &TestComponent,
+    product_id: Uuid,
+    events: &[&(Event, Envelope)],
+) -> anyhow::Result<Value> {
+    view.ok(&format!(
+        "/products/{product_id}?position={}",
+        position(events)
+    ))
+    .await
 }
 
 /// The position token of `events`, as a command that appended them would answer.
@@ -192,7 +117,7 @@ async fn products_show_their_price_and_stock_whatever_order_the_topics_deliver_t
     engine: Engine,
 ) -> anyhow::Result<()> {
     use InventoryChange::*;
-    let view = Availability::start(engine, &[LONG_WAIT]).await?;
+    let view = TestComponent::start("product-availability", engine, &[LONG_WAIT]).await?;
     let (tee, mug) = (Uuid::now_v7(), Uuid::now_v7());
     let (sold, released, rejected) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
     let t0 = timestamp::now();
@@ -200,7 +125,7 @@ async fn products_show_their_price_and_stock_whatever_order_the_topics_deliver_t
     // Stock arrives before the catalog has announced the product.
     let restocked = stock(Restocked, None, &[(tee, 10)], later(t0, 1));
     view.produce(&[&restocked]).await?;
-    let product = view.product_after(tee, &[&restocked]).await?;
+    let product = product_after(&view, tee, &[&restocked]).await?;
     assert_eq!(
         product,
         json!({
@@ -225,7 +150,7 @@ async fn products_show_their_price_and_stock_whatever_order_the_topics_deliver_t
     let mug_created = created(mug, "MUG", 800, t0);
     let catalog = [&dearer, &tee_created, &cheaper, &mug_created];
     view.produce(&catalog).await?;
-    let product = view.product_after(tee, &catalog).await?;
+    let product = product_after(&view, tee, &catalog).await?;
     assert_eq!(
         (&product["sku"], &product["name"], &product["price"]),
         (
@@ -251,7 +176,7 @@ async fn products_show_their_price_and_stock_whatever_order_the_topics_deliver_t
     ];
     let all: Vec<&(Event, Envelope)> = inventory.iter().collect();
     view.produce(&all).await?;
-    let product = view.product_after(tee, &all).await?;
+    let product = product_after(&view, tee, &all).await?;
     // 10 received, 1 taken away, 2 sold, 3 reserved and given back.
     assert_eq!(figures(&product), [9, 7, 0, 2], "{product}");
     assert_eq!(product["updated_at"], timestamp::to_rfc3339(&later(t0, 8)));
@@ -271,7 +196,7 @@ on_both_engines!(products_show_their_price_and_stock_whatever_order_the_topics_d
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn products_page_by_id_and_filter_by_availability() -> anyhow::Result<()> {
-    let view = Availability::start(Engine::Sqlite, &[LONG_WAIT]).await?;
+    let view = TestComponent::start("product-availability", Engine::Sqlite, &[LONG_WAIT]).await?;
     let t0 = timestamp::now();
 
     // Five products, the second and fourth in stock; one more known only to the inventory.
@@ -407,7 +332,7 @@ async fn products_page_by_id_and_filter_by_availability() -> anyhow::Result<()> 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reads_with_a_position_wait_until_the_view_has_caught_up_with_it() -> anyhow::Result<()> {
     // The default wait (5 s).
-    let view = Availability::start(Engine::Sqlite, &[]).await?;
+    let view = TestComponent::start("product-availability", Engine::Sqlite, &[]).await?;
 
     // Once the consumer is up, an event takes moments to show.
     let warm = Uuid::now_v7();
@@ -461,17 +386,16 @@ async fn reads_with_a_position_wait_until_the_view_has_caught_up_with_it() -> an
     Ok(())
 }
 
-/// schemathesis (from PyPI; `scripts/test` installs it and names it in `EVENTMART_SCHEMATHESIS`)
-/// generates requests from `/openapi.json`, valid and not, and checks every answer: no server
-/// error, and every response matching its documented status and schema. Only
-/// `positive_data_acceptance` is left out: cursors and position tokens are opaque strings that
-/// a schema cannot describe, so a made-up one is rightly refused with 400.
+/// [`schemathesis`] against product availability's own OpenAPI document, with a listed product
+/// and the stock of one not listed yet.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn schemathesis_finds_no_server_error_and_no_response_off_the_schema() -> anyhow::Result<()> {
-    let st = std::env::var("EVENTMART_SCHEMATHESIS")
-        .expect("EVENTMART_SCHEMATHESIS names schemathesis' `st` (scripts/test sets it)");
-    let view =
-        Availability::start(Engine::Sqlite, &[("PRODUCT_AVAILABILITY_WAIT_MAX", "1s")]).await?;
+    let view = TestComponent::start(
+        "product-availability",
+        Engine::Sqlite,
+        &[("PRODUCT_AVAILABILITY_WAIT_MAX", "1s")],
+    )
+    .await?;
     let t0 = Utc::now();
     let product_id = Uuid::now_v7();
     let listed = created(product_id, "TEE", 1500, t0);
@@ -489,26 +413,6 @@ async fn schemathesis_finds_no_server_error_and_no_response_off_the_schema() -> 
     );
     let events = [&listed, &restocked, &unlisted];
     view.produce(&events).await?;
-    view.product_after(product_id, &events).await?;
-    let output = tokio::process::Command::new(st)
-        .args(["run", &format!("{}/openapi.json", view.base)])
-        .args([
-            "--checks",
-            "all",
-            "--exclude-checks",
-            "positive_data_acceptance",
-        ])
-        .args(["--max-examples", "100", "--no-color"])
-        // It keeps a cache folder where it runs: not in the source tree.
-        .current_dir(std::env::temp_dir())
-        .output()
-        .await?;
-    let report = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "schemathesis found problems:\n{report}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    assert!(report.contains("passed"), "{report}");
-    Ok(())
+    product_after(&view, product_id, &events).await?;
+    schemathesis(&view.base).await
 }

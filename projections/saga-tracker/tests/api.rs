@@ -14,19 +14,19 @@ use eventmart_events::orders::CancellationReason::{PaymentDeclined, Timeout};
 use eventmart_events::{Envelope, Event, timestamp};
 use eventmart_runtime::db::Engine;
 use eventmart_runtime::on_both_engines;
-use eventmart_runtime::testing::wait_for;
+use eventmart_runtime::testing::{TestComponent, schemathesis, wait_for};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
 use support::{
-    LONG_WAIT, Order, PATIENCE, Tracker, after, first, ids, later, position, saga_of, step, steps,
+    LONG_WAIT, Order, PATIENCE, after, first, ids, later, position, saga_of, step, steps,
 };
 
 async fn sagas_are_shown_with_their_steps_whatever_order_the_topics_deliver_them_in(
     engine: Engine,
 ) -> anyhow::Result<()> {
-    let tracker = Tracker::start(engine, &[LONG_WAIT]).await?;
+    let tracker = TestComponent::start("saga-tracker", engine, &[LONG_WAIT]).await?;
     let t0 = timestamp::now();
 
     // A saga that arrives in the order it happened.
@@ -167,7 +167,7 @@ on_both_engines!(sagas_are_shown_with_their_steps_whatever_order_the_topics_deli
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sagas_list_by_state_or_as_stuck_the_longest_quiet_first() -> anyhow::Result<()> {
-    let tracker = Tracker::start(Engine::Sqlite, &[LONG_WAIT]).await?;
+    let tracker = TestComponent::start("saga-tracker", Engine::Sqlite, &[LONG_WAIT]).await?;
     let now = timestamp::now();
     let minutes = |m: i64| later(now, m * 60);
 
@@ -322,7 +322,7 @@ async fn sagas_list_by_state_or_as_stuck_the_longest_quiet_first() -> anyhow::Re
 async fn reads_with_a_position_wait_until_the_tracker_has_caught_up_with_it() -> anyhow::Result<()>
 {
     // The default wait (5 s).
-    let tracker = Tracker::start(Engine::Sqlite, &[]).await?;
+    let tracker = TestComponent::start("saga-tracker", Engine::Sqlite, &[]).await?;
 
     // Once the consumer is up, an event takes moments to show.
     let warm = first(Order::random().created(timestamp::now()));
@@ -375,16 +375,17 @@ async fn reads_with_a_position_wait_until_the_tracker_has_caught_up_with_it() ->
     Ok(())
 }
 
-/// schemathesis (from PyPI; `scripts/test` installs it and names it in `EVENTMART_SCHEMATHESIS`)
-/// generates requests from `/openapi.json`, valid and not, and checks every answer: no server
-/// error, and every response matching its documented status and schema. Only
-/// `positive_data_acceptance` is left out: cursors, position tokens and durations are strings
-/// that a schema cannot describe exactly, so a made-up one is rightly refused with 400.
+/// [`schemathesis`] against the saga tracker's own OpenAPI document, with a running saga.
+/// Durations, like cursors and position tokens, are strings that a schema cannot describe
+/// exactly, so a made-up one is rightly refused with 400.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn schemathesis_finds_no_server_error_and_no_response_off_the_schema() -> anyhow::Result<()> {
-    let st = std::env::var("EVENTMART_SCHEMATHESIS")
-        .expect("EVENTMART_SCHEMATHESIS names schemathesis' `st` (scripts/test sets it)");
-    let tracker = Tracker::start(Engine::Sqlite, &[("SAGA_TRACKER_WAIT_MAX", "1s")]).await?;
+    let tracker = TestComponent::start(
+        "saga-tracker",
+        Engine::Sqlite,
+        &[("SAGA_TRACKER_WAIT_MAX", "1s")],
+    )
+    .await?;
     let order = Order::random();
     let t0 = Utc::now();
     let placed = first(order.created(t0));
@@ -397,25 +398,5 @@ async fn schemathesis_finds_no_server_error_and_no_response_off_the_schema() -> 
             position(&[&placed, &kept])
         ))
         .await?;
-    let output = tokio::process::Command::new(st)
-        .args(["run", &format!("{}/openapi.json", tracker.base)])
-        .args([
-            "--checks",
-            "all",
-            "--exclude-checks",
-            "positive_data_acceptance",
-        ])
-        .args(["--max-examples", "100", "--no-color"])
-        // It keeps a cache folder where it runs: not in the source tree.
-        .current_dir(std::env::temp_dir())
-        .output()
-        .await?;
-    let report = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "schemathesis found problems:\n{report}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    assert!(report.contains("passed"), "{report}");
-    Ok(())
+    schemathesis(&tracker.base).await
 }

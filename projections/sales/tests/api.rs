@@ -8,13 +8,11 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{
-    LONG_WAIT, PATIENCE, Sales, cancelled, confirmed, created, ids, may, position, revenue,
-};
+use common::{LONG_WAIT, PATIENCE, cancelled, confirmed, created, ids, may, position, revenue};
 use eventmart_events::{Currency, Envelope, Event};
 use eventmart_runtime::db::Engine;
 use eventmart_runtime::on_both_engines;
-use eventmart_runtime::testing::wait_for;
+use eventmart_runtime::testing::{TestComponent, wait_for};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -22,7 +20,7 @@ use uuid::Uuid;
 async fn confirmed_orders_count_once_whatever_order_their_events_arrive_in(
     engine: Engine,
 ) -> anyhow::Result<()> {
-    let sales = Sales::start(engine, &[LONG_WAIT]).await?;
+    let sales = TestComponent::start("sales", engine, &[LONG_WAIT]).await?;
     let (book, pen, cup) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
     let eur = Currency::EUR;
 
@@ -145,7 +143,7 @@ on_both_engines!(confirmed_orders_count_once_whatever_order_their_events_arrive_
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn top_products_page_by_units_or_revenue_and_bad_parameters_are_named() -> anyhow::Result<()>
 {
-    let sales = Sales::start(Engine::Sqlite, &[LONG_WAIT]).await?;
+    let sales = TestComponent::start("sales", Engine::Sqlite, &[LONG_WAIT]).await?;
     // Five products, one order each on 1 May, selling 5, 4, 4, 2 and 1 units at 1.00; and
     // one order in dollars of the last one, on 2 May.
     let products: Vec<Uuid> = (0..5).map(|_| Uuid::now_v7()).collect();
@@ -286,7 +284,7 @@ async fn top_products_page_by_units_or_revenue_and_bad_parameters_are_named() ->
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reads_with_a_position_wait_until_the_model_has_caught_up_with_it() -> anyhow::Result<()> {
     // The default wait (5 s).
-    let sales = Sales::start(Engine::Sqlite, &[]).await?;
+    let sales = TestComponent::start("sales", Engine::Sqlite, &[]).await?;
     let product = Uuid::now_v7();
 
     // Once the consumer is up, a sale takes moments to show.

@@ -37,7 +37,7 @@ const CATCH_UP_MAX: Duration = Duration::from_secs(120);
 
 /// Runs read model `P` on `listener` until `shutdown` is cancelled (or a task fails): the
 /// projector of its live version, and the query API that `router` builds over [`LiveDb`];
-/// switches to a version promoted by a rebuild (see the [module docs](self)).
+/// switches to a version promoted by a rebuild (see [`super::versions::promote`]).
 pub async fn serve<P: Projection>(
     args: &ServiceArgs,
     listener: TcpListener,

@@ -1,16 +1,19 @@
 //! What every read model's query API shares: parameter parsing that names the bad
 //! parameter, the error type and its JSON body, and read-your-writes.
 //!
-//! - [`QueryError`]: why a read failed, answered as `{"error", "message", "field"?}` with
-//!   the status that tells the client what to do next.
+//! - [`QueryError`]: why a read failed, answered as
+//!   `{"error", "message", "field"?, "position"?}` with the status that tells the client what
+//!   to do next.
 //! - [`Params`]: a request's query parameters, refusing one the endpoint does not take.
 //! - [`read_live`]: the live version to read from, once it has processed a command's
 //!   `position` (read-your-writes).
+//! - [`openapi`]: the fragments of an OpenAPI document that every read model words alike.
 //!
 //! Not here: what a read model stores or how it pages (each projection's business).
 
 mod catch_up;
 mod error;
+pub mod openapi;
 
 use std::collections::HashMap;
 

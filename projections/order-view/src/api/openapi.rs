@@ -2,6 +2,7 @@
 //! to the handlers it describes (a test checks that it names exactly the routes served).
 
 use axum::Json;
+use eventmart_runtime::query::openapi;
 use serde_json::{Value, json};
 
 use super::page::{DEFAULT_LIMIT, MAX_LIMIT};
@@ -34,17 +35,7 @@ pub(super) fn document() -> Value {
                         { "$ref": "#/components/parameters/OrderId" },
                         { "$ref": "#/components/parameters/Position" },
                     ],
-                    "responses": {
-                        "200": {
-                            "description": "The order",
-                            "content": { "application/json": {
-                                "schema": { "$ref": "#/components/schemas/Order" },
-                            } },
-                        },
-                        "400": { "$ref": "#/components/responses/Invalid" },
-                        "404": { "$ref": "#/components/responses/NotFound" },
-                        "503": { "$ref": "#/components/responses/Unavailable" },
-                    },
+                    "responses": openapi::lookup_responses("The order", "Order"),
                 },
             },
             "/users/{user_id}/orders": {
@@ -60,86 +51,23 @@ pub(super) fn document() -> Value {
                             "description": "Only orders with this status (any letter case).",
                             "schema": { "type": "string", "enum": statuses },
                         },
-                        {
-                            "name": "limit",
-                            "in": "query",
-                            "required": false,
-                            "description": "Orders per page.",
-                            "schema": {
-                                "type": "integer",
-                                "minimum": 1,
-                                "maximum": MAX_LIMIT,
-                                "default": DEFAULT_LIMIT,
-                            },
-                        },
-                        {
-                            "name": "cursor",
-                            "in": "query",
-                            "required": false,
-                            "description": "Where the page starts: the previous page's \
-                                `next_cursor`, unchanged.",
-                            "schema": { "type": "string" },
-                        },
+                        openapi::limit_parameter("Orders", DEFAULT_LIMIT, MAX_LIMIT),
+                        openapi::cursor_parameter(&[]),
                         { "$ref": "#/components/parameters/Position" },
                     ],
-                    "responses": {
-                        "200": {
-                            "description": "A page of orders",
-                            "content": { "application/json": {
-                                "schema": { "$ref": "#/components/schemas/OrderPage" },
-                            } },
-                        },
-                        "400": { "$ref": "#/components/responses/Invalid" },
-                        "503": { "$ref": "#/components/responses/Unavailable" },
-                    },
+                    "responses": openapi::read_responses("A page of orders", "OrderPage"),
                 },
             },
-            "/openapi.json": {
-                "get": {
-                    "operationId": "getOpenApi",
-                    "summary": "This document",
-                    "responses": {
-                        "200": {
-                            "description": "The OpenAPI document",
-                            "content": { "application/json": { "schema": { "type": "object" } } },
-                        },
-                    },
-                },
-            },
+            "/openapi.json": openapi::openapi_path(),
         },
         "components": {
             "parameters": {
-                "OrderId": {
-                    "name": "order_id",
-                    "in": "path",
-                    "required": true,
-                    "schema": { "type": "string", "format": "uuid" },
-                },
-                "UserId": {
-                    "name": "user_id",
-                    "in": "path",
-                    "required": true,
-                    "schema": { "type": "string", "format": "uuid" },
-                },
-                "Position": {
-                    "name": "position",
-                    "in": "query",
-                    "required": false,
-                    "description": "The `position` a command answered with: the read waits \
-                        until the view has processed that command's events, or answers 503 \
-                        `not_caught_up`.",
-                    "schema": { "type": "string" },
-                },
+                "OrderId": openapi::id_parameter("order_id"),
+                "UserId": openapi::id_parameter("user_id"),
+                "Position": openapi::position_parameter("view"),
             },
             "schemas": {
-                "Money": {
-                    "type": "object",
-                    "required": ["cents", "currency"],
-                    "properties": {
-                        "cents": { "type": "integer", "format": "int64" },
-                        "currency": { "type": "string", "pattern": "^[A-Z]{3}$" },
-                    },
-                },
+                "Money": openapi::money_schema(),
                 "OrderLine": {
                     "type": "object",
                     "required": ["product_id", "quantity", "unit_price"],
@@ -214,75 +142,20 @@ pub(super) fn document() -> Value {
                         },
                     ],
                 },
-                "OrderPage": {
-                    "type": "object",
-                    "required": ["items", "next_cursor"],
-                    "properties": {
-                        "items": {
-                            "type": "array",
-                            "items": { "$ref": "#/components/schemas/OrderSummary" },
-                        },
-                        "next_cursor": {
-                            "type": "string",
-                            "nullable": true,
-                            "description": "The cursor of the next page; null on the last.",
-                        },
-                    },
-                },
-                "Error": {
-                    "type": "object",
-                    "required": ["error", "message"],
-                    "properties": {
-                        "error": {
-                            "type": "string",
-                            "enum": [
-                                "invalid", "not_found", "not_caught_up", "unavailable",
-                                "internal",
-                            ],
-                        },
-                        "message": { "type": "string" },
-                        "field": {
-                            "type": "string",
-                            "description": "The parameter at fault (400 only).",
-                        },
-                    },
-                },
+                "OrderPage": openapi::page_schema("OrderSummary"),
+                "Error": openapi::error_schema(),
             },
             "responses": {
-                "Invalid": {
-                    "description": "A parameter is malformed, out of range or unknown; \
-                        `field` names it.",
-                    "content": { "application/json": {
-                        "schema": { "$ref": "#/components/schemas/Error" },
-                        "example": {
-                            "error": "invalid",
-                            "field": "limit",
-                            "message": "limit: must be a number from 1 to 100, got \"0\"",
-                        },
-                    } },
-                },
-                "NotFound": {
-                    "description": "The view knows no such order.",
-                    "content": { "application/json": {
-                        "schema": { "$ref": "#/components/schemas/Error" },
-                        "example": { "error": "not_found", "message": "the order view has no order …" },
-                    } },
-                },
-                "Unavailable": {
-                    "description": "`not_caught_up`: the view has not processed the \
-                        position's events in time; `unavailable`: the database is \
-                        unreachable. Retry later.",
-                    "headers": {
-                        "Retry-After": { "schema": { "type": "integer" } },
-                    },
-                    "content": { "application/json": {
-                        "schema": { "$ref": "#/components/schemas/Error" },
-                        "example": {
-                            "error": "not_caught_up",
-                            "message": "the order view has not caught up with this position …",
-                        },
-                    } },
-                },
+                "Invalid": openapi::invalid_response(
+                    openapi::INVALID_PARAMETER,
+                    "limit",
+                    "limit: must be a number from 1 to 100, got \"0\"",
+                ),
+                "NotFound": openapi::not_found_response(
+                    "The view knows no such order.",
+                    "the order view has no order …",
+                ),
+                "Unavailable": openapi::unavailable_response("view"),
             },
         },
     })
@@ -291,22 +164,6 @@ pub(super) fn document() -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// Every `$ref` in `value`.
-    fn refs(value: &Value, out: &mut Vec<String>) {
-        match value {
-            Value::Object(map) => {
-                for (key, value) in map {
-                    match (key.as_str(), value) {
-                        ("$ref", Value::String(target)) => out.push(target.clone()),
-                        _ => refs(value, out),
-                    }
-                }
-            }
-            Value::Array(items) => items.iter().for_each(|v| refs(v, out)),
-            _ => {}
-        }
-    }
 
     #[test]
     fn the_document_names_exactly_the_routes_served() {
@@ -325,13 +182,6 @@ mod tests {
 
     #[test]
     fn every_reference_resolves() {
-        let document = document();
-        let mut targets = Vec::new();
-        refs(&document, &mut targets);
-        assert!(!targets.is_empty());
-        for target in targets {
-            let pointer = target.trim_start_matches('#');
-            assert!(document.pointer(pointer).is_some(), "{target} resolves");
-        }
+        openapi::assert_references_resolve(&document());
     }
 }

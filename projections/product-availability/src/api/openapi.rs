@@ -2,6 +2,7 @@
 //! to the handlers it describes (a test checks that it names exactly the routes served).
 
 use axum::Json;
+use eventmart_runtime::query::openapi;
 use serde_json::{Value, json};
 
 use super::page::{DEFAULT_LIMIT, MAX_LIMIT};
@@ -42,38 +43,11 @@ pub(super) fn document() -> Value {
                                 (`in_stock`), or with none (`out_of_stock`).",
                             "schema": { "type": "string", "enum": availability },
                         },
-                        {
-                            "name": "limit",
-                            "in": "query",
-                            "required": false,
-                            "description": "Products per page.",
-                            "schema": {
-                                "type": "integer",
-                                "minimum": 1,
-                                "maximum": MAX_LIMIT,
-                                "default": DEFAULT_LIMIT,
-                            },
-                        },
-                        {
-                            "name": "cursor",
-                            "in": "query",
-                            "required": false,
-                            "description": "Where the page starts: the previous page's \
-                                `next_cursor`, unchanged.",
-                            "schema": { "type": "string" },
-                        },
+                        openapi::limit_parameter("Products", DEFAULT_LIMIT, MAX_LIMIT),
+                        openapi::cursor_parameter(&[]),
                         { "$ref": "#/components/parameters/Position" },
                     ],
-                    "responses": {
-                        "200": {
-                            "description": "A page of products",
-                            "content": { "application/json": {
-                                "schema": { "$ref": "#/components/schemas/ProductPage" },
-                            } },
-                        },
-                        "400": { "$ref": "#/components/responses/Invalid" },
-                        "503": { "$ref": "#/components/responses/Unavailable" },
-                    },
+                    "responses": openapi::read_responses("A page of products", "ProductPage"),
                 },
             },
             "/products/{product_id}": {
@@ -84,59 +58,18 @@ pub(super) fn document() -> Value {
                         { "$ref": "#/components/parameters/ProductId" },
                         { "$ref": "#/components/parameters/Position" },
                     ],
-                    "responses": {
-                        "200": {
-                            "description": "The product",
-                            "content": { "application/json": {
-                                "schema": { "$ref": "#/components/schemas/Product" },
-                            } },
-                        },
-                        "400": { "$ref": "#/components/responses/Invalid" },
-                        "404": { "$ref": "#/components/responses/NotFound" },
-                        "503": { "$ref": "#/components/responses/Unavailable" },
-                    },
+                    "responses": openapi::lookup_responses("The product", "Product"),
                 },
             },
-            "/openapi.json": {
-                "get": {
-                    "operationId": "getOpenApi",
-                    "summary": "This document",
-                    "responses": {
-                        "200": {
-                            "description": "The OpenAPI document",
-                            "content": { "application/json": { "schema": { "type": "object" } } },
-                        },
-                    },
-                },
-            },
+            "/openapi.json": openapi::openapi_path(),
         },
         "components": {
             "parameters": {
-                "ProductId": {
-                    "name": "product_id",
-                    "in": "path",
-                    "required": true,
-                    "schema": { "type": "string", "format": "uuid" },
-                },
-                "Position": {
-                    "name": "position",
-                    "in": "query",
-                    "required": false,
-                    "description": "The `position` a command answered with: the read waits \
-                        until the view has processed that command's events, or answers 503 \
-                        `not_caught_up`.",
-                    "schema": { "type": "string" },
-                },
+                "ProductId": openapi::id_parameter("product_id"),
+                "Position": openapi::position_parameter("view"),
             },
             "schemas": {
-                "Money": {
-                    "type": "object",
-                    "required": ["cents", "currency"],
-                    "properties": {
-                        "cents": { "type": "integer", "format": "int64" },
-                        "currency": { "type": "string", "pattern": "^[A-Z]{3}$" },
-                    },
-                },
+                "Money": openapi::money_schema(),
                 "Product": {
                     "type": "object",
                     "description": "The fields product.created sets are null until it has \
@@ -167,78 +100,20 @@ pub(super) fn document() -> Value {
                         },
                     },
                 },
-                "ProductPage": {
-                    "type": "object",
-                    "required": ["items", "next_cursor"],
-                    "properties": {
-                        "items": {
-                            "type": "array",
-                            "items": { "$ref": "#/components/schemas/Product" },
-                        },
-                        "next_cursor": {
-                            "type": "string",
-                            "nullable": true,
-                            "description": "The cursor of the next page; null on the last.",
-                        },
-                    },
-                },
-                "Error": {
-                    "type": "object",
-                    "required": ["error", "message"],
-                    "properties": {
-                        "error": {
-                            "type": "string",
-                            "enum": [
-                                "invalid", "not_found", "not_caught_up", "unavailable",
-                                "internal",
-                            ],
-                        },
-                        "message": { "type": "string" },
-                        "field": {
-                            "type": "string",
-                            "description": "The parameter at fault (400 only).",
-                        },
-                    },
-                },
+                "ProductPage": openapi::page_schema("Product"),
+                "Error": openapi::error_schema(),
             },
             "responses": {
-                "Invalid": {
-                    "description": "A parameter is malformed, out of range or unknown; \
-                        `field` names it.",
-                    "content": { "application/json": {
-                        "schema": { "$ref": "#/components/schemas/Error" },
-                        "example": {
-                            "error": "invalid",
-                            "field": "limit",
-                            "message": "limit: must be a number from 1 to 100, got \"0\"",
-                        },
-                    } },
-                },
-                "NotFound": {
-                    "description": "The view knows no such product.",
-                    "content": { "application/json": {
-                        "schema": { "$ref": "#/components/schemas/Error" },
-                        "example": {
-                            "error": "not_found",
-                            "message": "product availability has no product …",
-                        },
-                    } },
-                },
-                "Unavailable": {
-                    "description": "`not_caught_up`: the view has not processed the \
-                        position's events in time; `unavailable`: the database is \
-                        unreachable. Retry later.",
-                    "headers": {
-                        "Retry-After": { "schema": { "type": "integer" } },
-                    },
-                    "content": { "application/json": {
-                        "schema": { "$ref": "#/components/schemas/Error" },
-                        "example": {
-                            "error": "not_caught_up",
-                            "message": "the read model has not caught up with this position …",
-                        },
-                    } },
-                },
+                "Invalid": openapi::invalid_response(
+                    openapi::INVALID_PARAMETER,
+                    "limit",
+                    "limit: must be a number from 1 to 100, got \"0\"",
+                ),
+                "NotFound": openapi::not_found_response(
+                    "The view knows no such product.",
+                    "product availability has no product …",
+                ),
+                "Unavailable": openapi::unavailable_response("view"),
             },
         },
     })
@@ -247,22 +122,6 @@ pub(super) fn document() -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// Every `$ref` in `value`.
-    fn refs(value: &Value, out: &mut Vec<String>) {
-        match value {
-            Value::Object(map) => {
-                for (key, value) in map {
-                    match (key.as_str(), value) {
-                        ("$ref", Value::String(target)) => out.push(target.clone()),
-                        _ => refs(value, out),
-                    }
-                }
-            }
-            Value::Array(items) => items.iter().for_each(|v| refs(v, out)),
-            _ => {}
-        }
-    }
 
     #[test]
     fn the_document_names_exactly_the_routes_served() {
@@ -277,14 +136,7 @@ mod tests {
 
     #[test]
     fn every_reference_resolves() {
-        let document = document();
-        let mut targets = Vec::new();
-        refs(&document, &mut targets);
-        assert!(!targets.is_empty());
-        for target in targets {
-            let pointer = target.trim_start_matches('#');
-            assert!(document.pointer(pointer).is_some(), "{target} resolves");
-        }
+        openapi::assert_references_resolve(&document());
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! to the handlers it describes (a test checks that it names exactly the routes served).
 
 use axum::Json;
+use eventmart_runtime::query::openapi;
 use serde_json::{Value, json};
 
 use super::page::{DEFAULT_LIMIT, MAX_LIMIT};
@@ -19,6 +20,9 @@ pub(super) fn document() -> Value {
     let steps: Vec<&str> = Step::ALL.iter().map(|s| s.as_str()).collect();
     let services: Vec<&str> = Service::ALL.iter().map(|s| s.as_str()).collect();
     let stuck_after = humantime::format_duration(DEFAULT_STUCK_AFTER).to_string();
+    let mut page = openapi::page_schema("SagaSummary");
+    page["properties"]["items"]["description"] =
+        json!("Oldest last event first, then by correlation id.");
     json!({
         "openapi": "3.0.3",
         "info": {
@@ -39,17 +43,7 @@ pub(super) fn document() -> Value {
                         { "$ref": "#/components/parameters/CorrelationId" },
                         { "$ref": "#/components/parameters/Position" },
                     ],
-                    "responses": {
-                        "200": {
-                            "description": "The saga",
-                            "content": { "application/json": {
-                                "schema": { "$ref": "#/components/schemas/Saga" },
-                            } },
-                        },
-                        "400": { "$ref": "#/components/responses/Invalid" },
-                        "404": { "$ref": "#/components/responses/NotFound" },
-                        "503": { "$ref": "#/components/responses/Unavailable" },
-                    },
+                    "responses": openapi::lookup_responses("The saga", "Saga"),
                 },
             },
             "/sagas": {
@@ -79,52 +73,14 @@ pub(super) fn document() -> Value {
                                 such as `30s`, `5m` or `1h 30m`.",
                             "schema": { "type": "string", "example": "5m" },
                         },
-                        {
-                            "name": "limit",
-                            "in": "query",
-                            "required": false,
-                            "description": "Sagas per page.",
-                            "schema": {
-                                "type": "integer",
-                                "minimum": 1,
-                                "maximum": MAX_LIMIT,
-                                "default": DEFAULT_LIMIT,
-                            },
-                        },
-                        {
-                            "name": "cursor",
-                            "in": "query",
-                            "required": false,
-                            "description": "Where the page starts: the previous page's \
-                                `next_cursor`, unchanged.",
-                            "schema": { "type": "string" },
-                        },
+                        openapi::limit_parameter("Sagas", DEFAULT_LIMIT, MAX_LIMIT),
+                        openapi::cursor_parameter(&[]),
                         { "$ref": "#/components/parameters/Position" },
                     ],
-                    "responses": {
-                        "200": {
-                            "description": "A page of sagas",
-                            "content": { "application/json": {
-                                "schema": { "$ref": "#/components/schemas/SagaPage" },
-                            } },
-                        },
-                        "400": { "$ref": "#/components/responses/Invalid" },
-                        "503": { "$ref": "#/components/responses/Unavailable" },
-                    },
+                    "responses": openapi::read_responses("A page of sagas", "SagaPage"),
                 },
             },
-            "/openapi.json": {
-                "get": {
-                    "operationId": "getOpenApi",
-                    "summary": "This document",
-                    "responses": {
-                        "200": {
-                            "description": "The OpenAPI document",
-                            "content": { "application/json": { "schema": { "type": "object" } } },
-                        },
-                    },
-                },
-            },
+            "/openapi.json": openapi::openapi_path(),
         },
         "components": {
             "parameters": {
@@ -136,15 +92,7 @@ pub(super) fn document() -> Value {
                         its order.created, whose own event id it is).",
                     "schema": { "type": "string", "format": "uuid" },
                 },
-                "Position": {
-                    "name": "position",
-                    "in": "query",
-                    "required": false,
-                    "description": "The `position` a command answered with: the read waits \
-                        until the tracker has processed that command's events, or answers 503 \
-                        `not_caught_up`.",
-                    "schema": { "type": "string" },
-                },
+                "Position": openapi::position_parameter("tracker"),
             },
             "schemas": {
                 "SagaStep": {
@@ -224,80 +172,21 @@ pub(super) fn document() -> Value {
                         },
                     ],
                 },
-                "SagaPage": {
-                    "type": "object",
-                    "required": ["items", "next_cursor"],
-                    "properties": {
-                        "items": {
-                            "type": "array",
-                            "description": "Oldest last event first, then by correlation id.",
-                            "items": { "$ref": "#/components/schemas/SagaSummary" },
-                        },
-                        "next_cursor": {
-                            "type": "string",
-                            "nullable": true,
-                            "description": "The cursor of the next page; null on the last.",
-                        },
-                    },
-                },
-                "Error": {
-                    "type": "object",
-                    "required": ["error", "message"],
-                    "properties": {
-                        "error": {
-                            "type": "string",
-                            "enum": [
-                                "invalid", "not_found", "not_caught_up", "unavailable",
-                                "internal",
-                            ],
-                        },
-                        "message": { "type": "string" },
-                        "field": {
-                            "type": "string",
-                            "description": "The parameter at fault (400 only).",
-                        },
-                    },
-                },
+                "SagaPage": page,
+                "Error": openapi::error_schema(),
             },
             "responses": {
-                "Invalid": {
-                    "description": "A parameter is malformed, out of range or unknown; \
-                        `field` names it.",
-                    "content": { "application/json": {
-                        "schema": { "$ref": "#/components/schemas/Error" },
-                        "example": {
-                            "error": "invalid",
-                            "field": "older_than",
-                            "message": "older_than: must be a duration such as \"30s\", \
-                                \"5m\" or \"1h 30m\", got \"soon\"",
-                        },
-                    } },
-                },
-                "NotFound": {
-                    "description": "The tracker knows no such saga.",
-                    "content": { "application/json": {
-                        "schema": { "$ref": "#/components/schemas/Error" },
-                        "example": {
-                            "error": "not_found",
-                            "message": "the saga tracker has no saga …",
-                        },
-                    } },
-                },
-                "Unavailable": {
-                    "description": "`not_caught_up`: the tracker has not processed the \
-                        position's events in time; `unavailable`: the database is \
-                        unreachable. Retry later.",
-                    "headers": {
-                        "Retry-After": { "schema": { "type": "integer" } },
-                    },
-                    "content": { "application/json": {
-                        "schema": { "$ref": "#/components/schemas/Error" },
-                        "example": {
-                            "error": "not_caught_up",
-                            "message": "the read model has not caught up with this position …",
-                        },
-                    } },
-                },
+                "Invalid": openapi::invalid_response(
+                    openapi::INVALID_PARAMETER,
+                    "older_than",
+                    "older_than: must be a duration such as \"30s\", \"5m\" or \"1h 30m\", \
+                     got \"soon\"",
+                ),
+                "NotFound": openapi::not_found_response(
+                    "The tracker knows no such saga.",
+                    "the saga tracker has no saga …",
+                ),
+                "Unavailable": openapi::unavailable_response("tracker"),
             },
         },
     })
@@ -306,22 +195,6 @@ pub(super) fn document() -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// Every `$ref` in `value`.
-    fn refs(value: &Value, out: &mut Vec<String>) {
-        match value {
-            Value::Object(map) => {
-                for (key, value) in map {
-                    match (key.as_str(), value) {
-                        ("$ref", Value::String(target)) => out.push(target.clone()),
-                        _ => refs(value, out),
-                    }
-                }
-            }
-            Value::Array(items) => items.iter().for_each(|v| refs(v, out)),
-            _ => {}
-        }
-    }
 
     #[test]
     fn the_document_names_exactly_the_routes_served() {
@@ -336,14 +209,7 @@ mod tests {
 
     #[test]
     fn every_reference_resolves() {
-        let document = document();
-        let mut targets = Vec::new();
-        refs(&document, &mut targets);
-        assert!(!targets.is_empty());
-        for target in targets {
-            let pointer = target.trim_start_matches('#');
-            assert!(document.pointer(pointer).is_some(), "{target} resolves");
-        }
+        openapi::assert_references_resolve(&document());
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! to the handlers it describes (a test checks that it names exactly the routes served).
 
 use axum::Json;
+use eventmart_runtime::query::openapi;
 use serde_json::{Value, json};
 
 use super::page::{By, DEFAULT_LIMIT, MAX_LIMIT};
@@ -9,34 +10,6 @@ use super::page::{By, DEFAULT_LIMIT, MAX_LIMIT};
 /// `GET /openapi.json`.
 pub(super) async fn serve() -> Json<Value> {
     Json(document())
-}
-
-/// The responses every figures read may answer besides 200.
-fn errors(not_found: bool) -> Value {
-    let mut responses = json!({
-        "400": { "$ref": "#/components/responses/Invalid" },
-        "503": { "$ref": "#/components/responses/Unavailable" },
-    });
-    if not_found {
-        responses["404"] = json!({ "$ref": "#/components/responses/NotFound" });
-    }
-    responses
-}
-
-/// A 200 response of `schema`, described as `description`.
-fn ok(description: &str, schema: &str) -> Value {
-    json!({
-        "description": description,
-        "content": { "application/json": {
-            "schema": { "$ref": format!("#/components/schemas/{schema}") },
-        } },
-    })
-}
-
-/// `responses` with 200 `ok` added to `errors`.
-fn responses(ok: Value, mut errors: Value) -> Value {
-    errors["200"] = ok;
-    errors
 }
 
 /// The OpenAPI document.
@@ -67,10 +40,9 @@ pub(super) fn document() -> Value {
                         period[0], period[1],
                         { "$ref": "#/components/parameters/Position" },
                     ],
-                    "responses": responses(
-                        ok("Each day that sold anything, by day, and the total",
-                           "DailySales"),
-                        errors(false),
+                    "responses": openapi::read_responses(
+                        "Each day that sold anything, by day, and the total",
+                        "DailySales",
                     ),
                 },
             },
@@ -79,19 +51,13 @@ pub(super) fn document() -> Value {
                     "operationId": "getProductSales",
                     "summary": "One product's sales each day over a period, and its total",
                     "parameters": [
-                        {
-                            "name": "product_id",
-                            "in": "path",
-                            "required": true,
-                            "schema": { "type": "string", "format": "uuid" },
-                        },
+                        openapi::id_parameter("product_id"),
                         period[0], period[1],
                         { "$ref": "#/components/parameters/Position" },
                     ],
-                    "responses": responses(
-                        ok("Each day the product sold, by day, and its total",
-                           "ProductSales"),
-                        errors(true),
+                    "responses": openapi::lookup_responses(
+                        "Each day the product sold, by day, and its total",
+                        "ProductSales",
                     ),
                 },
             },
@@ -120,47 +86,17 @@ pub(super) fn document() -> Value {
                                 `currency`).",
                             "schema": { "type": "string", "pattern": "^[A-Z]{3}$" },
                         },
-                        {
-                            "name": "limit",
-                            "in": "query",
-                            "required": false,
-                            "description": "Products per page.",
-                            "schema": {
-                                "type": "integer",
-                                "minimum": 1,
-                                "maximum": MAX_LIMIT,
-                                "default": DEFAULT_LIMIT,
-                            },
-                        },
-                        {
-                            "name": "cursor",
-                            "in": "query",
-                            "required": false,
-                            "description": "Where the page starts: the previous page's \
-                                `next_cursor`, unchanged, with the same `by`.",
-                            "schema": { "type": "string" },
-                        },
+                        openapi::limit_parameter("Products", DEFAULT_LIMIT, MAX_LIMIT),
+                        openapi::cursor_parameter(&["by"]),
                         { "$ref": "#/components/parameters/Position" },
                     ],
-                    "responses": responses(
-                        ok("A page of products, the most first (ties by product id)",
-                           "TopProducts"),
-                        errors(false),
+                    "responses": openapi::read_responses(
+                        "A page of products, the most first (ties by product id)",
+                        "TopProducts",
                     ),
                 },
             },
-            "/openapi.json": {
-                "get": {
-                    "operationId": "getOpenApi",
-                    "summary": "This document",
-                    "responses": {
-                        "200": {
-                            "description": "The OpenAPI document",
-                            "content": { "application/json": { "schema": { "type": "object" } } },
-                        },
-                    },
-                },
-            },
+            "/openapi.json": openapi::openapi_path(),
         },
         "components": {
             "parameters": {
@@ -180,15 +116,7 @@ pub(super) fn document() -> Value {
                         left out.",
                     "schema": { "type": "string", "format": "date", "example": "2024-05-31" },
                 },
-                "Position": {
-                    "name": "position",
-                    "in": "query",
-                    "required": false,
-                    "description": "The `position` a command answered with: the read waits \
-                        until the model has processed that command's events, or answers 503 \
-                        `not_caught_up`.",
-                    "schema": { "type": "string" },
-                },
+                "Position": openapi::position_parameter("model"),
             },
             "schemas": {
                 "Revenue": {
@@ -286,76 +214,23 @@ pub(super) fn document() -> Value {
                             "type": "array",
                             "items": { "$ref": "#/components/schemas/TopProduct" },
                         },
-                        "next_cursor": {
-                            "type": "string",
-                            "nullable": true,
-                            "description": "The cursor of the next page; null on the last.",
-                        },
+                        "next_cursor": openapi::next_cursor_property(),
                     },
                 },
-                "Error": {
-                    "type": "object",
-                    "required": ["error", "message"],
-                    "properties": {
-                        "error": {
-                            "type": "string",
-                            "enum": [
-                                "invalid", "not_found", "not_caught_up", "unavailable",
-                                "internal",
-                            ],
-                        },
-                        "message": { "type": "string" },
-                        "field": {
-                            "type": "string",
-                            "description": "The parameter at fault (400 only).",
-                        },
-                        "position": {
-                            "type": "object",
-                            "description": "How far the model has got (503 not_caught_up \
-                                only): the next offset it will apply, by topic/partition.",
-                            "additionalProperties": { "type": "integer", "format": "int64" },
-                        },
-                    },
-                },
+                "Error": openapi::error_schema(),
             },
             "responses": {
-                "Invalid": {
-                    "description": "A parameter is malformed, out of range or unknown, or \
-                        `from` comes after `to`; `field` names it.",
-                    "content": { "application/json": {
-                        "schema": { "$ref": "#/components/schemas/Error" },
-                        "example": {
-                            "error": "invalid",
-                            "field": "from",
-                            "message": "from: must be a date written YYYY-MM-DD, got \"May\"",
-                        },
-                    } },
-                },
-                "NotFound": {
-                    "description": "The product has never sold.",
-                    "content": { "application/json": {
-                        "schema": { "$ref": "#/components/schemas/Error" },
-                        "example": {
-                            "error": "not_found",
-                            "message": "product … has not sold (no confirmed order has it)",
-                        },
-                    } },
-                },
-                "Unavailable": {
-                    "description": "`not_caught_up`: the model has not processed the \
-                        position's events in time; `unavailable`: the database is \
-                        unreachable. Retry later.",
-                    "headers": {
-                        "Retry-After": { "schema": { "type": "integer" } },
-                    },
-                    "content": { "application/json": {
-                        "schema": { "$ref": "#/components/schemas/Error" },
-                        "example": {
-                            "error": "not_caught_up",
-                            "message": "the read model has not caught up with this position …",
-                        },
-                    } },
-                },
+                "Invalid": openapi::invalid_response(
+                    "A parameter is malformed, out of range or unknown, or `from` comes after \
+                     `to`; `field` names it.",
+                    "from",
+                    "from: must be a date written YYYY-MM-DD, got \"May\"",
+                ),
+                "NotFound": openapi::not_found_response(
+                    "The product has never sold.",
+                    "product … has not sold (no confirmed order has it)",
+                ),
+                "Unavailable": openapi::unavailable_response("model"),
             },
         },
     })
@@ -364,22 +239,6 @@ pub(super) fn document() -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// Every `$ref` in `value`.
-    fn refs(value: &Value, out: &mut Vec<String>) {
-        match value {
-            Value::Object(map) => {
-                for (key, value) in map {
-                    match (key.as_str(), value) {
-                        ("$ref", Value::String(target)) => out.push(target.clone()),
-                        _ => refs(value, out),
-                    }
-                }
-            }
-            Value::Array(items) => items.iter().for_each(|v| refs(v, out)),
-            _ => {}
-        }
-    }
 
     #[test]
     fn the_document_names_exactly_the_routes_served() {
@@ -399,14 +258,7 @@ mod tests {
 
     #[test]
     fn every_reference_resolves() {
-        let document = document();
-        let mut targets = Vec::new();
-        refs(&document, &mut targets);
-        assert!(!targets.is_empty());
-        for target in targets {
-            let pointer = target.trim_start_matches('#');
-            assert!(document.pointer(pointer).is_some(), "{target} resolves");
-        }
+        openapi::assert_references_resolve(&document());
     }
 
     #[test]

@@ -1,6 +1,5 @@
-//! What the sales binary's integration tests share: the binary running against a real broker,
-//! schema registry and database, and the orders events they type into the topic. Each test
-//! binary uses part of it.
+//! What the sales binary's integration tests share: how long they wait, and the orders events
+//! they type into the topic. Each test binary uses part of it.
 
 #![allow(dead_code)]
 
@@ -10,14 +9,8 @@ use chrono::{DateTime, TimeZone, Utc};
 use eventmart_events::orders::{
     CancellationReason, OrderCancelled, OrderConfirmed, OrderCreated, OrderLine,
 };
-use eventmart_events::{Currency, Envelope, Event, Money, Topics};
+use eventmart_events::{Currency, Envelope, Event, Money};
 use eventmart_runtime::command::PositionToken;
-use eventmart_runtime::db::Engine;
-use eventmart_runtime::testing::topics::produce_json;
-use eventmart_runtime::testing::{
-    TestBroker, TestDatabase, TestProcess, TestRegistry, free_port, unique_prefix,
-};
-use reqwest::StatusCode;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -27,78 +20,6 @@ pub(crate) const PATIENCE: Duration = Duration::from_secs(60);
 /// How long reads with a position wait in the tests that expect them to succeed: long
 /// enough for the consumer group to form on a busy machine.
 pub(crate) const LONG_WAIT: (&str, &str) = ("SALES_WAIT_MAX", "60s");
-
-/// The sales binary and everything it runs against.
-pub(crate) struct Sales {
-    pub(crate) base: String,
-    topics: Topics,
-    http: reqwest::Client,
-    pub(crate) process: TestProcess,
-    _db: TestDatabase,
-    _registry: TestRegistry,
-    broker: TestBroker,
-}
-
-impl Sales {
-    /// Starts a broker, a registry, a fresh database on `engine` and the binary with `env`.
-    pub(crate) async fn start(engine: Engine, env: &[(&str, &str)]) -> anyhow::Result<Self> {
-        let broker = TestBroker::start().await?;
-        let registry = TestRegistry::start().await?;
-        let db = TestDatabase::create(engine).await?;
-        let prefix = unique_prefix();
-        let port = free_port()?;
-        let listen = format!("127.0.0.1:{port}");
-        let mut envs = vec![
-            ("EVENTMART_BOOTSTRAP_SERVERS", broker.bootstrap.as_str()),
-            ("EVENTMART_REGISTRY_URL", registry.url.as_str()),
-            ("EVENTMART_TOPIC_PREFIX", prefix.as_str()),
-            ("DATABASE_URL", db.url.as_str()),
-            ("EVENTMART_LISTEN", listen.as_str()),
-        ];
-        envs.extend_from_slice(env);
-        let mut process = TestProcess::spawn("sales", &[], &envs)?;
-        let base = format!("http://{listen}");
-        process
-            .wait_http_ok(&format!("{base}/health/ready"), PATIENCE)
-            .await?;
-        Ok(Self {
-            base,
-            topics: Topics::new(&prefix),
-            http: reqwest::Client::new(),
-            process,
-            _db: db,
-            _registry: registry,
-            broker,
-        })
-    }
-
-    pub(crate) async fn get(&self, path: &str) -> anyhow::Result<(StatusCode, Value)> {
-        let response = self.http.get(format!("{}{path}", self.base)).send().await?;
-        let status = response.status();
-        let text = response.text().await?;
-        let body = serde_json::from_str(&text)
-            .map_err(|e| anyhow::anyhow!("{path}: {status} {text:?} is not JSON: {e}"))?;
-        Ok((status, body))
-    }
-
-    /// GET `path`, expecting 200; fails with the process's log otherwise.
-    pub(crate) async fn ok(&self, path: &str) -> anyhow::Result<Value> {
-        let (status, body) = self.get(path).await?;
-        if status != StatusCode::OK {
-            anyhow::bail!("{path}: {status} {body}\n{}", self.process.log());
-        }
-        Ok(body)
-    }
-
-    /// Produces each event onto its topic as kcat does.
-    pub(crate) async fn produce(&self, events: &[&(Event, Envelope)]) -> anyhow::Result<()> {
-        for (event, envelope) in events {
-            let topic = self.topics.name(event.topic());
-            produce_json(&self.broker.bootstrap, &topic, event, envelope).await?;
-        }
-        Ok(())
-    }
-}
 
 /// The position token of `events`, as a command that appended them would answer.
 pub(crate) fn position(events: &[&(Event, Envelope)]) -> String {

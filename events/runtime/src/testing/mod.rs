@@ -1,9 +1,12 @@
 //! Real parts for integration tests: a Tansu broker on a random port, a fresh SQLite or
-//! PostgreSQL database, unique topic names, and polling with a deadline.
+//! PostgreSQL database, unique topic names, and polling with a deadline; and, built from
+//! them, a [`TestComponent`] (a binary running against all of these) and [`schemathesis`].
 //!
 //! Nothing here is a mock. The broker is the `tansu` binary (0.6.0, installed by
 //! `scripts/test`); PostgreSQL is the server at `EVENTMART_TEST_POSTGRES_URL` (default
 //! `postgres://postgres@127.0.0.1:5432/postgres`). A test that cannot reach either fails.
+
+mod component;
 
 use std::future::Future;
 use std::net::TcpListener;
@@ -16,6 +19,8 @@ use sqlx::{Connection, PgConnection};
 use tokio::process::{Child, Command};
 
 use crate::db::Engine;
+
+pub use self::component::{TestComponent, schemathesis};
 
 /// Where the PostgreSQL test databases are created.
 pub fn postgres_admin_url() -> String {
