@@ -34,8 +34,8 @@ pub struct ServiceArgs {
     #[command(flatten)]
     #[allow(missing_docs)]
     pub connections: Connections,
-    /// The service's own database: `sqlite://FILE` or `postgres://…` [default:
-    /// `sqlite://var/<service>.db`]
+    /// The service's own database: `sqlite://FILE` or `postgres://…` (default:
+    /// `sqlite://var/<service>.db`).
     #[arg(long, env = "DATABASE_URL")]
     pub database_url: Option<String>,
     /// Address to serve the API, health and metrics on [default: the service's own port on
