@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use chrono::{TimeZone, Utc};
 use eventmart_events::{Topics, samples};
-use eventmart_runtime::consumer;
 use eventmart_runtime::db::{self, Engine};
 use eventmart_runtime::kafka;
 use eventmart_runtime::on_both_engines;
@@ -17,13 +16,15 @@ use eventmart_runtime::testing::{
     TestBroker, TestDatabase, TestProcess, TestRegistry, binary, free_port, unique_prefix, wait_for,
 };
 use serde_json::Value;
+use anyhow::Context;
+use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
 
 /// How long anything asynchronous may take.
 const PATIENCE: Duration = Duration::from_secs(120);
 
 /// Sagas written before the rebuild: five events each.
-const SAGAS: u32 = 1_500;
+const SAGAS: u32 = 3_000;
 
 struct Setup {
     broker: TestBroker,
@@ -147,7 +148,7 @@ async fn an_interrupted_rebuild_resumes_and_the_promoted_version_matches_the_liv
 ) -> anyhow::Result<()> {
     let setup = Setup::start(engine).await?;
     let last = order(SAGAS - 1);
-    // Saga 1499 is a declined one: cancelled, with five steps once all have arrived.
+    // The last saga is a declined one: cancelled, with five steps once all have arrived.
     wait_for("the live version to catch up", PATIENCE, || async {
         let order = setup.ok(&format!("/orders/{last}")).await.ok()?;
         (order["timeline"].as_array()?.len() == 5).then_some(())
@@ -157,27 +158,34 @@ async fn an_interrupted_rebuild_resumes_and_the_promoted_version_matches_the_liv
     let first = order(0);
     let before = setup.ok(&format!("/orders/{first}")).await?;
 
-    // A rebuild applying one record per transaction, killed once it is well under way.
+    // A rebuild applying one record per transaction, killed once its progress lines (what
+    // a user sees) say it is well under way.
     let mut rebuild = setup
         .eventmart(&["rebuild", "--plain", "--batch", "1"])?
         .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
         .spawn()?;
-    let v2_url = versions::version_url(&setup.database.url, 2)?;
-    let control = db::connect_component(&setup.database.url, order_view::migrations()).await?;
-    wait_for("the rebuild to get under way", PATIENCE, || async {
-        let v2 = db::connect_component(&v2_url, order_view::migrations())
-            .await
-            .ok()?;
-        let done: i64 = consumer::stored_offsets(&v2.pool, "order-view.v2")
-            .await
-            .ok()?
-            .values()
-            .sum();
-        v2.pool.close().await;
-        (done >= 600).then_some(())
+    let stderr = rebuild.stderr.take().context("no stderr")?;
+    let mut lines = BufReader::new(stderr).lines();
+    let mut seen = Vec::new();
+    let under_way = tokio::time::timeout(PATIENCE, async {
+        while let Some(line) = lines.next_line().await? {
+            let done = line
+                .split_once("v2: ")
+                .and_then(|(_, rest)| rest.split_once('/'))
+                .and_then(|(done, _)| done.parse::<u64>().ok());
+            seen.push(line);
+            if done.is_some_and(|done| done >= 600) {
+                return Ok(());
+            }
+        }
+        anyhow::bail!("the rebuild ended before it was under way")
     })
-    .await?;
+    .await;
+    if !matches!(under_way, Ok(Ok(()))) {
+        anyhow::bail!("{under_way:?}:\n{}", seen.join("\n"));
+    }
+    let control = db::connect_component(&setup.database.url, order_view::migrations()).await?;
     rebuild.start_kill()?;
     rebuild.wait().await?;
     let v2 = versions::get(&control.pool, "order-view", 2).await?;

@@ -80,10 +80,13 @@ pub(crate) async fn replay(conn: &Connections, args: DlqArgs) -> anyhow::Result<
         eprintln!("{partition}:{offset}\tskipped: it does not say which topic it came from");
     }
     eprintln!(
-        "replayed {} dead letters from {dlq_topic} (up to {:?}); {} of other kinds left alone",
+        "replayed {} dead letters from {dlq_topic} (up to {:?}); {} of other kinds left alone; \
+         {} more dead letters of records put back once (another consumer group failed on them \
+         too)",
         report.replayed.len(),
         report.ends,
         report.not_selected,
+        report.copies.len(),
     );
     Ok(())
 }

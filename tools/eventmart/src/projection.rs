@@ -111,12 +111,17 @@ pub(crate) enum ProjectionCommand {
         /// The version.
         version: i64,
     },
-    /// Drop a version that is not live: its database, or its tables for version 1.
+    /// Drop a version that is neither live nor served: its database, or its tables for
+    /// version 1.
     Drop {
         #[command(flatten)]
         target: Target,
         /// The version.
         version: i64,
+        /// Drop it even if it is recorded as the one the query API serves (when the read
+        /// model is not running, and so cannot record its switch).
+        #[arg(long)]
+        force: bool,
     },
 }
 
@@ -189,10 +194,15 @@ async fn on<P: Projection>(conn: &Connections, command: ProjectionCommand) -> an
             );
             Ok(())
         }
-        ProjectionCommand::Drop { target, version } => {
+        ProjectionCommand::Drop {
+            target,
+            version,
+            force,
+        } => {
             let args = args(conn, &target, None);
             let (control, main_url) = open::<P>(&args).await?;
-            versions::drop_version(&control.pool, P::NAME, version, &main_url, P::TABLES).await?;
+            versions::drop_version(&control.pool, P::NAME, version, &main_url, P::TABLES, force)
+                .await?;
             println!("{} version {version} dropped", P::NAME);
             Ok(())
         }
@@ -247,8 +257,8 @@ async fn position(db: &Db, version: &Version) -> anyhow::Result<i64> {
 async fn list<P: Projection>(args: &ServiceArgs) -> anyhow::Result<()> {
     let (control, main_url) = open::<P>(args).await?;
     let served = versions::served(&control.pool, P::NAME).await?;
-    println!(
-        "{:<8} {:<9} {:<7} {:>10}  {:<20} database",
+    let mut out = format!(
+        "{:<8} {:<9} {:<7} {:>10}  {:<20} database\n",
         "version", "state", "served", "position", "promoted"
     );
     for version in versions::list(&control.pool, P::NAME).await? {
@@ -259,8 +269,8 @@ async fn list<P: Projection>(args: &ServiceArgs) -> anyhow::Result<()> {
                 position(&db, &version).await?.to_string()
             }
         };
-        println!(
-            "{:<8} {:<9} {:<7} {:>10}  {:<20} {}",
+        out.push_str(&format!(
+            "{:<8} {:<9} {:<7} {:>10}  {:<20} {}\n",
             version.number,
             version.state,
             if served == Some(version.number) {
@@ -273,9 +283,9 @@ async fn list<P: Projection>(args: &ServiceArgs) -> anyhow::Result<()> {
                 .format("%Y-%m-%dT%H:%M:%SZ")
                 .to_string()),
             version.database_url
-        );
+        ));
     }
-    Ok(())
+    print(&out)
 }
 
 async fn run_rebuild<P: Projection>(
@@ -290,7 +300,12 @@ async fn run_rebuild<P: Projection>(
     display.finish();
     let outcome = outcome?;
     let rate = outcome.records as f64 / outcome.elapsed.as_secs_f64().max(0.001);
-    let how = if outcome.resumed { "resumed" } else { "built" };
+    let interrupted = shutdown.is_cancelled();
+    let how = match (interrupted && !outcome.promoted, outcome.resumed) {
+        (true, _) => "interrupted",
+        (false, true) => "resumed",
+        (false, false) => "built",
+    };
     println!(
         "{} version {}: {how}, {} records applied in {:.1}s ({rate:.0}/s)",
         P::NAME,
@@ -298,7 +313,7 @@ async fn run_rebuild<P: Projection>(
         outcome.records,
         outcome.elapsed.as_secs_f64()
     );
-    if shutdown.is_cancelled() && !outcome.promoted {
+    if interrupted && !outcome.promoted {
         println!(
             "interrupted: the live version is untouched; run the same command again to resume"
         );
@@ -310,6 +325,11 @@ async fn run_rebuild<P: Projection>(
              `eventmart projection drop {} <version>` when you no longer need it",
             outcome.version,
             P::NAME
+        ),
+        (true, false) if interrupted => println!(
+            "promoted: version {} is live; the running query API switches to it on its own \
+             (`eventmart projection list` shows when)",
+            outcome.version
         ),
         (true, false) => println!(
             "promoted: no running query API switched within the handover; it serves version {} \
@@ -323,7 +343,7 @@ async fn run_rebuild<P: Projection>(
     Ok(())
 }
 
-/// Progress on a terminal (a bar with rate and ETA) or as plain lines every two seconds.
+/// Progress on a terminal (a bar with rate and ETA) or as plain lines every second.
 struct Display {
     name: &'static str,
     bar: Option<ProgressBar>,
@@ -369,7 +389,7 @@ impl Display {
         let first = *self.first_done.get_or_insert(progress.done);
         if self
             .last_line
-            .is_some_and(|at| at.elapsed() < Duration::from_secs(2))
+            .is_some_and(|at| at.elapsed() < Duration::from_secs(1))
         {
             return;
         }
@@ -511,29 +531,41 @@ async fn checksum_of<P: Projection>(
     let db = open_version::<P>(&control, &main_url, &version).await?;
     let position = position(&db, &version).await?;
     let sums = checksum::checksums(&db, P::TABLES).await?;
+    let mut out = String::new();
     if json {
-        println!(
-            "{}",
-            json!({
-                "projection": P::NAME,
-                "version": version.number,
-                "state": version.state.as_str(),
-                "position": position,
-                "tables": sums,
-            })
-        );
+        out = json!({
+            "projection": P::NAME,
+            "version": version.number,
+            "state": version.state.as_str(),
+            "position": position,
+            "tables": sums,
+        })
+        .to_string();
+        out.push('\n');
     } else {
-        println!(
-            "{} version {} ({}), position {position}",
+        out.push_str(&format!(
+            "{} version {} ({}), position {position}\n",
             P::NAME,
             version.number,
             version.state
-        );
+        ));
         for sum in &sums {
-            println!("  {:<20} {:>8} rows  {}", sum.table, sum.rows, sum.sha256);
+            out.push_str(&format!(
+                "  {:<20} {:>8} rows  {}\n",
+                sum.table, sum.rows, sum.sha256
+            ));
         }
     }
-    Ok(())
+    print(&out)
+}
+
+/// Writes `text` to standard output; a reader that stopped reading (`| head`) is no error.
+fn print(text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    match std::io::stdout().lock().write_all(text.as_bytes()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+        _ => Ok(()),
+    }
 }
 
 fn parse_time(text: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {

@@ -114,6 +114,8 @@ async fn dead_letters_are_listed_and_replayed_onto_their_topic() {
     assert_eq!(later.lines().count(), 1, "{later}");
     assert!(later.contains("undecodable"), "{later}");
 
+    // A second consumer group failed on the same record: one copy goes back, for both.
+    dead_letter(&producer, &orders, (2, 17), "schema_invalid", value).await;
     let (ok, replayed, err) = eventmart(
         &broker.bootstrap,
         &prefix,
@@ -130,6 +132,10 @@ async fn dead_letters_are_listed_and_replayed_onto_their_topic() {
     assert!(ok, "{err}");
     assert_eq!(replayed.lines().count(), 1, "{replayed}");
     assert!(err.contains("replayed 1 dead letters"), "{err}");
+    assert!(
+        err.contains("1 more dead letters of records put back"),
+        "{err}"
+    );
 
     // The record is back on its topic as it was, named by its original position.
     let consumer: StreamConsumer = ClientConfig::new()

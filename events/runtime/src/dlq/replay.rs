@@ -91,6 +91,9 @@ pub struct ReplayReport {
     pub not_selected: usize,
     /// Dead letters that could not be replayed: they do not say where they came from.
     pub unreplayable: Vec<(i32, i64)>,
+    /// Dead letters of a record already put back by this replay: each consumer group that
+    /// failed on a record dead-letters it, and one copy back is enough for every group.
+    pub copies: Vec<(i32, i64)>,
     /// Where each dead-letter partition ended when the replay started: it read up to there.
     pub ends: BTreeMap<i32, i64>,
 }
@@ -119,6 +122,7 @@ pub async fn replay(
         ends,
         ..ReplayReport::default()
     };
+    let mut put_back = std::collections::HashSet::new();
     for letter in letters {
         if !selection.matches(&letter) {
             report.not_selected += 1;
@@ -128,6 +132,10 @@ pub async fn replay(
             report.unreplayable.push((letter.partition, letter.offset));
             continue;
         };
+        if !put_back.insert(original.clone()) {
+            report.copies.push((letter.partition, letter.offset));
+            continue;
+        }
         let headers = owned_headers(&letter.replay_headers());
         let mut record: FutureRecord<'_, [u8], [u8]> =
             FutureRecord::to(&original.0).headers(headers);

@@ -279,14 +279,15 @@ impl Follower {
     }
 }
 
-/// Whether `reached` is at or past `target` in every partition `target` names.
+/// Whether `reached` is at or past `target` in every partition `target` names (a partition
+/// `reached` has no position in is at offset 0: nothing applied there yet).
 pub(crate) fn passed(
     reached: &BTreeMap<(String, i32), i64>,
     target: &BTreeMap<(String, i32), i64>,
 ) -> bool {
     target
         .iter()
-        .all(|(partition, next)| reached.get(partition).is_some_and(|r| r >= next))
+        .all(|(partition, next)| reached.get(partition).copied().unwrap_or(0) >= *next)
 }
 
 #[cfg(test)]
@@ -307,5 +308,8 @@ mod tests {
         assert!(!passed(&at(&[("orders", 0, 5), ("orders", 1, 2)]), &old));
         assert!(!passed(&at(&[("orders", 0, 9)]), &old));
         assert!(passed(&at(&[]), &at(&[])));
+        // A version that read from a point in time has positions in empty partitions too.
+        let from_a_time = at(&[("orders", 0, 5), ("orders", 2, 0)]);
+        assert!(passed(&at(&[("orders", 0, 5)]), &from_a_time));
     }
 }

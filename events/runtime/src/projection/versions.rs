@@ -51,7 +51,7 @@ impl VersionState {
 
 impl fmt::Display for VersionState {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        f.pad(self.as_str())
     }
 }
 
@@ -232,13 +232,15 @@ pub async fn promote(pool: &AnyPool, projection: &str, number: i64) -> anyhow::R
 }
 
 /// Drops version `number` of `projection`: its database (version N > 1), or its tables and
-/// consumer records in the main database (version 1). The live version cannot be dropped.
+/// consumer records in the main database (version 1). The live version cannot be dropped,
+/// nor the one the query API serves unless `force` (for a read model that is not running).
 pub async fn drop_version(
     pool: &AnyPool,
     projection: &str,
     number: i64,
     main_url: &str,
     tables: &[Table],
+    force: bool,
 ) -> anyhow::Result<()> {
     let version = get(pool, projection, number).await?;
     match version.state {
@@ -247,6 +249,13 @@ pub async fn drop_version(
         ),
         VersionState::Dropped => return Ok(()),
         VersionState::Building | VersionState::Retired => {}
+    }
+    if !force && served(pool, projection).await? == Some(number) {
+        bail!(
+            "the query API of {projection} still serves version {number}; wait until it has \
+             switched to the live one (`eventmart projection list` shows which it serves), or \
+             pass --force if it is not running"
+        );
     }
     if version.database_url == main_url {
         let mut tx = pool.begin().await?;
