@@ -111,7 +111,51 @@ pub async fn connect(url: &str, migrations: &Migrations) -> Result<Db, DbError> 
         Engine::Sqlite => sqlite_url(url),
         Engine::Postgres => url.to_owned(),
     };
-    let options = AnyConnectOptions::from_str(&url)?
+    // SQLite allows one writer at a time; a single connection serialises writes in the pool
+    // instead of failing them with SQLITE_BUSY.
+    let connections = match engine {
+        Engine::Sqlite => 1,
+        Engine::Postgres => 10,
+    };
+    let pool = open_pool(&url, engine, connections, false).await?;
+    let migrator = match engine {
+        Engine::Sqlite => &migrations.sqlite,
+        Engine::Postgres => &migrations.postgres,
+    };
+    migrator.run(&pool).await?;
+    Ok(Db { pool, engine })
+}
+
+/// Connections of a SQLite pool for reads only: readers run beside the single writer.
+const SQLITE_READERS: u32 = 4;
+
+/// A pool for reads only on the database `db` was opened on at `url`: on SQLite, a pool of
+/// its own of read-only connections (write-ahead logging lets them read beside the one writer
+/// connection, so that queries never queue behind the projector or each other); on
+/// PostgreSQL, `db` itself, whose pool already holds several connections.
+pub async fn readers(db: &Db, url: &str) -> Result<Db, DbError> {
+    match db.engine {
+        Engine::Postgres => Ok(db.clone()),
+        Engine::Sqlite => {
+            let url = sqlite_url(url).replace("mode=rwc", "mode=ro");
+            let pool = open_pool(&url, Engine::Sqlite, SQLITE_READERS, true).await?;
+            Ok(Db {
+                pool,
+                engine: Engine::Sqlite,
+            })
+        }
+    }
+}
+
+/// A pool of up to `connections` on `url`, each set up for `engine` (read-only ones skip the
+/// pragmas that write).
+async fn open_pool(
+    url: &str,
+    engine: Engine,
+    connections: u32,
+    read_only: bool,
+) -> Result<sqlx::AnyPool, DbError> {
+    let options = AnyConnectOptions::from_str(url)?
         .log_slow_statements(tracing::log::LevelFilter::Warn, Duration::from_secs(1));
     let pool = AnyPoolOptions::new()
         .after_connect(move |conn, _| {
@@ -119,33 +163,28 @@ pub async fn connect(url: &str, migrations: &Migrations) -> Result<Db, DbError> 
                 if engine == Engine::Sqlite {
                     // Write-ahead logging lets readers run beside the writer; NORMAL sync in
                     // WAL mode survives a process crash (an OS crash may lose the last commit).
-                    for pragma in [
-                        "PRAGMA journal_mode = WAL",
-                        "PRAGMA synchronous = NORMAL",
-                        "PRAGMA busy_timeout = 10000",
-                        "PRAGMA foreign_keys = ON",
-                    ] {
-                        sqlx::raw_sql(pragma).execute(&mut *conn).await?;
+                    let pragmas: &[&str] = if read_only {
+                        &["PRAGMA busy_timeout = 10000"]
+                    } else {
+                        &[
+                            "PRAGMA journal_mode = WAL",
+                            "PRAGMA synchronous = NORMAL",
+                            "PRAGMA busy_timeout = 10000",
+                            "PRAGMA foreign_keys = ON",
+                        ]
+                    };
+                    for pragma in pragmas {
+                        sqlx::raw_sql(*pragma).execute(&mut *conn).await?;
                     }
                 }
                 Ok(())
             })
         })
-        // SQLite allows one writer at a time; a single connection serialises writes in the
-        // pool instead of failing them with SQLITE_BUSY.
-        .max_connections(match engine {
-            Engine::Sqlite => 1,
-            Engine::Postgres => 10,
-        })
+        .max_connections(connections)
         .acquire_timeout(Duration::from_secs(10))
         .connect_with(options)
         .await?;
-    let migrator = match engine {
-        Engine::Sqlite => &migrations.sqlite,
-        Engine::Postgres => &migrations.postgres,
-    };
-    migrator.run(&pool).await?;
-    Ok(Db { pool, engine })
+    Ok(pool)
 }
 
 /// Makes a SQLite URL create its file (and the file's folder) when missing; the pragmas a

@@ -56,7 +56,7 @@ pub struct Table {
 /// The version of a read model that answers queries now.
 #[derive(Debug)]
 pub struct Current {
-    /// Its database.
+    /// Its database, for reads (on SQLite a pool of read-only connections of its own).
     pub db: Db,
     /// The consumer group that keeps it (what read-your-writes waits on).
     pub group: String,

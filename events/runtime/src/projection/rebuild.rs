@@ -37,6 +37,9 @@ const BROKER_TIMEOUT: Duration = Duration::from_secs(10);
 /// How often progress is reported.
 const REPORT_EVERY: Duration = Duration::from_millis(250);
 
+/// Records a partition may have waiting before its fetching pauses, at least.
+const REBUILD_READ_AHEAD: usize = 20_000;
+
 /// How often the topics' end is read again.
 const END_EVERY: Duration = Duration::from_secs(1);
 
@@ -174,7 +177,9 @@ pub async fn rebuild<P: Projection>(
     config.session_timeout = args.session_timeout;
     config.fetch_wait = args.fetch_wait;
     config.batch_max = options.batch_max.max(1);
-    config.max_buffered = config.max_buffered.max(config.batch_max * 4);
+    // Above what one fetch brings per partition (about 8,700 records of these sizes): a
+    // partition paused below that drops the rest of its fetch and fetches it again.
+    config.max_buffered = REBUILD_READ_AHEAD.max(config.batch_max * 4);
     let consumer = Consumer::new(
         config,
         kafka::client_config(&connections.bootstrap_servers, &connections.kafka),

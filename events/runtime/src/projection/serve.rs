@@ -74,7 +74,7 @@ pub async fn serve<P: Projection>(
     let db = follower.open::<P>(&version).await?;
     let following = follower.follow::<P>(&version, db.clone(), &shutdown);
     let live = LiveDb::new(Current {
-        db,
+        db: db::readers(&db, &version.database_url).await?,
         group: version.group(),
         version: version.number,
     });
@@ -235,7 +235,7 @@ impl Follower {
         self.wait_until_passed(&db, &next, &old_db, &old_group, deadline, shutdown)
             .await?;
         live.replace(Current {
-            db,
+            db: db::readers(&db, &next.database_url).await?,
             group: next.group(),
             version: next.number,
         });
