@@ -5,6 +5,7 @@
 
 use std::time::Duration;
 
+use anyhow::Context;
 use chrono::{TimeZone, Utc};
 use eventmart_events::{Topics, samples};
 use eventmart_runtime::db::{self, Engine};
@@ -16,7 +17,6 @@ use eventmart_runtime::testing::{
     TestBroker, TestDatabase, TestProcess, TestRegistry, binary, free_port, unique_prefix, wait_for,
 };
 use serde_json::Value;
-use anyhow::Context;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
 
