@@ -71,7 +71,7 @@ mod tests {
     use eventmart_events::{Currency, Decoded, Envelope, Event, Format, Money};
     use eventmart_runtime::db::{self, Db, Engine};
     use eventmart_runtime::on_both_engines;
-    use eventmart_runtime::testing::TestDatabase;
+    use eventmart_runtime::testing::{TestDatabase, apply_in_order};
     use sqlx::Row;
     use uuid::Uuid;
 
@@ -159,21 +159,6 @@ mod tests {
         ]
     }
 
-    /// Applies `events` in order, each in its own transaction, as the consumer would.
-    async fn apply(db: &Db, events: &[&Decoded]) -> anyhow::Result<()> {
-        let projector = Projector { engine: db.engine };
-        for (offset, decoded) in events.iter().enumerate() {
-            let incoming = Incoming::new(decoded, "orders", 0, offset as i64);
-            let mut tx = db.pool.begin().await?;
-            projector
-                .handle(&mut tx, &incoming)
-                .await
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
-            tx.commit().await?;
-        }
-        Ok(())
-    }
-
     /// Every row of the three tables, as text, in a stable order.
     async fn rows(db: &Db) -> anyhow::Result<Vec<String>> {
         let mut out = Vec::new();
@@ -246,11 +231,11 @@ mod tests {
             let database = TestDatabase::create(engine).await?;
             let db = db::connect_component(&database.url, crate::migrations()).await?;
             let events: Vec<&Decoded> = arrival.iter().map(|&i| &events[i]).collect();
-            apply(&db, &events).await?;
+            apply_in_order(&Projector { engine: db.engine }, &db, &events, "orders").await?;
             let applied = rows(&db).await?;
             // Handed over again (the consumer skips what it has applied; the rows would not
             // change if it did not).
-            apply(&db, &events).await?;
+            apply_in_order(&Projector { engine: db.engine }, &db, &events, "orders").await?;
             assert_eq!(
                 rows(&db).await?,
                 applied,

@@ -8,10 +8,13 @@
 //! - [`read_live`]: the live version to read from, once it has processed a command's
 //!   `position` (read-your-writes).
 //! - [`openapi`]: the fragments of an OpenAPI document that every read model words alike.
+//! - [`cursor`]: the framing of an opaque paging cursor (version byte, base64url).
 //!
-//! Not here: what a read model stores or how it pages (each projection's business).
+//! Not here: what a read model stores or how it pages (each projection's business; a
+//! cursor's payload layout included).
 
 mod catch_up;
+pub mod cursor;
 mod error;
 pub mod openapi;
 

@@ -1,11 +1,13 @@
 //! Real parts for integration tests: a Tansu broker on a random port, a fresh SQLite or
 //! PostgreSQL database, unique topic names, and polling with a deadline; and, built from
 //! them, a [`TestComponent`] (a binary running against all of these) and [`schemathesis`].
+//! For handlers' unit tests, [`apply_in_order`] feeds events as the consumer would.
 //!
 //! Nothing here is a mock. The broker is the `tansu` binary (0.6.0, installed by
 //! `scripts/test`); PostgreSQL is the server at `EVENTMART_TEST_POSTGRES_URL` (default
 //! `postgres://postgres@127.0.0.1:5432/postgres`). A test that cannot reach either fails.
 
+mod apply;
 mod component;
 
 use std::future::Future;
@@ -20,6 +22,7 @@ use tokio::process::{Child, Command};
 
 use crate::db::Engine;
 
+pub use self::apply::apply_in_order;
 pub use self::component::{TestComponent, schemathesis};
 
 /// Where the PostgreSQL test databases are created.

@@ -4,8 +4,7 @@
 //! A cursor is opaque to clients: base64url (no padding) of a version byte, the last order's
 //! creation time (epoch milliseconds, 8 bytes big-endian) and its id (16 bytes).
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use eventmart_runtime::query::cursor;
 use uuid::Uuid;
 
 use crate::store::After;
@@ -27,33 +26,26 @@ const LEN: usize = 1 + 8 + 16;
 /// creation time (such orders are never listed).
 pub(crate) fn encode_cursor(last: &OrderView) -> Option<String> {
     let created_at = last.placed.as_ref()?.created_at.timestamp_millis();
-    let mut bytes = Vec::with_capacity(LEN);
-    bytes.push(VERSION);
-    bytes.extend_from_slice(&created_at.to_be_bytes());
-    bytes.extend_from_slice(last.order_id.as_bytes());
-    Some(URL_SAFE_NO_PAD.encode(bytes))
+    let payload = [&created_at.to_be_bytes()[..], last.order_id.as_bytes()].concat();
+    Some(cursor::encode(VERSION, &payload))
 }
 
 /// Reads a cursor back.
 pub(crate) fn decode_cursor(text: &str) -> Result<After, String> {
-    const REFUSAL: &str = "is not a cursor; pass the next_cursor of the previous page unchanged";
-    let bytes = URL_SAFE_NO_PAD
-        .decode(text)
-        .map_err(|_| REFUSAL.to_owned())?;
-    if bytes.len() != LEN || bytes[0] != VERSION {
-        return Err(REFUSAL.to_owned());
-    }
-    let (millis, id) = bytes[1..].split_at(8);
+    let payload: [u8; LEN - 1] = cursor::decode(VERSION, text)?;
+    let (millis, id) = payload.split_at(8);
     let mut created_at = [0u8; 8];
     created_at.copy_from_slice(millis);
     Ok(After {
         created_at: i64::from_be_bytes(created_at),
-        order_id: Uuid::from_slice(id).map_err(|_| REFUSAL.to_owned())?,
+        order_id: Uuid::from_slice(id).map_err(|_| cursor::REFUSAL.to_owned())?,
     })
 }
 
 #[cfg(test)]
 mod tests {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
     use chrono::{TimeZone, Utc};
     use eventmart_events::{Currency, Money};
 

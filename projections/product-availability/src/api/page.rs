@@ -4,8 +4,7 @@
 //! A cursor is opaque to clients: base64url (no padding) of a version byte and the last
 //! product's id (16 bytes).
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use eventmart_runtime::query::cursor;
 use uuid::Uuid;
 
 /// Products per page unless `limit` says otherwise.
@@ -22,26 +21,20 @@ const LEN: usize = 1 + 16;
 
 /// The cursor of the page after the one that ends with product `last`.
 pub(crate) fn encode_cursor(last: Uuid) -> String {
-    let mut bytes = Vec::with_capacity(LEN);
-    bytes.push(VERSION);
-    bytes.extend_from_slice(last.as_bytes());
-    URL_SAFE_NO_PAD.encode(bytes)
+    cursor::encode(VERSION, last.as_bytes())
 }
 
 /// Reads a cursor back: the product the next page starts after.
 pub(crate) fn decode_cursor(text: &str) -> Result<Uuid, String> {
-    const REFUSAL: &str = "is not a cursor; pass the next_cursor of the previous page unchanged";
-    let bytes = URL_SAFE_NO_PAD
-        .decode(text)
-        .map_err(|_| REFUSAL.to_owned())?;
-    if bytes.len() != LEN || bytes[0] != VERSION {
-        return Err(REFUSAL.to_owned());
-    }
-    Uuid::from_slice(&bytes[1..]).map_err(|_| REFUSAL.to_owned())
+    let payload: [u8; LEN - 1] = cursor::decode(VERSION, text)?;
+    Ok(Uuid::from_bytes(payload))
 }
 
 #[cfg(test)]
 mod tests {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
     use super::*;
 
     #[test]

@@ -8,7 +8,7 @@ use eventmart_events::inventory::{InventoryChange, InventoryUpdated, StockLine};
 use eventmart_events::{Currency, Decoded, Envelope, Event, Format, Money};
 use eventmart_runtime::db::{self, Db, Engine};
 use eventmart_runtime::on_both_engines;
-use eventmart_runtime::testing::TestDatabase;
+use eventmart_runtime::testing::{TestDatabase, apply_in_order};
 use sqlx::Row;
 use uuid::Uuid;
 
@@ -102,21 +102,6 @@ fn history(product: Uuid, other: Uuid) -> Vec<Decoded> {
         .collect()
 }
 
-/// Applies `events` in order, each in its own transaction, as the consumer would.
-async fn apply(db: &Db, events: &[&Decoded]) -> anyhow::Result<()> {
-    let projector = Projector { engine: db.engine };
-    for (offset, decoded) in events.iter().enumerate() {
-        let incoming = Incoming::new(decoded, "inventory", 0, offset as i64);
-        let mut tx = db.pool.begin().await?;
-        projector
-            .handle(&mut tx, &incoming)
-            .await
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
-        tx.commit().await?;
-    }
-    Ok(())
-}
-
 /// Every row of the three tables, as text, in a stable order.
 async fn rows(db: &Db) -> anyhow::Result<Vec<String>> {
     let mut out = Vec::new();
@@ -201,11 +186,11 @@ async fn the_tables_end_the_same_whatever_the_arrival_order(engine: Engine) -> a
         let database = TestDatabase::create(engine).await?;
         let db = db::connect_component(&database.url, crate::migrations()).await?;
         let arrival: Vec<&Decoded> = order.iter().map(|&i| &events[i]).collect();
-        apply(&db, &arrival).await?;
+        apply_in_order(&Projector { engine: db.engine }, &db, &arrival, "inventory").await?;
         let applied = rows(&db).await?;
         // Handed over again (the consumer skips what it has applied; the rows would not
         // change if it did not).
-        apply(&db, &arrival).await?;
+        apply_in_order(&Projector { engine: db.engine }, &db, &arrival, "inventory").await?;
         assert_eq!(
             rows(&db).await?,
             applied,

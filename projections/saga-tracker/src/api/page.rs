@@ -6,8 +6,7 @@
 //! bytes). A saga that receives a step while a client pages moves later in the listing, so
 //! it may show again on a later page.
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use eventmart_runtime::query::cursor;
 use uuid::Uuid;
 
 use crate::saga::Saga;
@@ -27,33 +26,27 @@ const LEN: usize = 1 + 8 + 16;
 
 /// The cursor of the page after the one that ends with `last`.
 pub(crate) fn encode_cursor(last: &Saga) -> String {
-    let mut bytes = Vec::with_capacity(LEN);
-    bytes.push(VERSION);
-    bytes.extend_from_slice(&last.last_event_at.timestamp_millis().to_be_bytes());
-    bytes.extend_from_slice(last.correlation_id.as_bytes());
-    URL_SAFE_NO_PAD.encode(bytes)
+    let millis = last.last_event_at.timestamp_millis().to_be_bytes();
+    let payload = [&millis[..], last.correlation_id.as_bytes()].concat();
+    cursor::encode(VERSION, &payload)
 }
 
 /// Reads a cursor back.
 pub(crate) fn decode_cursor(text: &str) -> Result<After, String> {
-    const REFUSAL: &str = "is not a cursor; pass the next_cursor of the previous page unchanged";
-    let bytes = URL_SAFE_NO_PAD
-        .decode(text)
-        .map_err(|_| REFUSAL.to_owned())?;
-    if bytes.len() != LEN || bytes[0] != VERSION {
-        return Err(REFUSAL.to_owned());
-    }
-    let (millis, id) = bytes[1..].split_at(8);
+    let payload: [u8; LEN - 1] = cursor::decode(VERSION, text)?;
+    let (millis, id) = payload.split_at(8);
     let mut last_event_at = [0u8; 8];
     last_event_at.copy_from_slice(millis);
     Ok(After {
         last_event_at: i64::from_be_bytes(last_event_at),
-        correlation_id: Uuid::from_slice(id).map_err(|_| REFUSAL.to_owned())?,
+        correlation_id: Uuid::from_slice(id).map_err(|_| cursor::REFUSAL.to_owned())?,
     })
 }
 
 #[cfg(test)]
 mod tests {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
     use chrono::{TimeZone, Utc};
 
     use super::*;

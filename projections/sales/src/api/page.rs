@@ -5,8 +5,7 @@
 //! is by (0 units, 1 revenue), the last product's figure (8 bytes big-endian) and its id
 //! (16 bytes). A cursor only continues a ranking by the same figure.
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use eventmart_runtime::query::cursor;
 use uuid::Uuid;
 
 use crate::store::figures::After;
@@ -62,40 +61,38 @@ impl By {
 
 /// The cursor of the page of a ranking `by` that ends with `last`.
 pub(crate) fn encode_cursor(by: By, last: After) -> String {
-    let mut bytes = Vec::with_capacity(LEN);
-    bytes.push(VERSION);
-    bytes.push(by.byte());
-    bytes.extend_from_slice(&last.figure.to_be_bytes());
-    bytes.extend_from_slice(last.product_id.as_bytes());
-    URL_SAFE_NO_PAD.encode(bytes)
+    let payload = [
+        &[by.byte()][..],
+        &last.figure.to_be_bytes(),
+        last.product_id.as_bytes(),
+    ]
+    .concat();
+    cursor::encode(VERSION, &payload)
 }
 
 /// Reads a cursor of a ranking `by` back.
 pub(crate) fn decode_cursor(by: By, text: &str) -> Result<After, String> {
-    const REFUSAL: &str = "is not a cursor; pass the next_cursor of the previous page unchanged";
-    let bytes = URL_SAFE_NO_PAD
-        .decode(text)
-        .map_err(|_| REFUSAL.to_owned())?;
-    if bytes.len() != LEN || bytes[0] != VERSION {
-        return Err(REFUSAL.to_owned());
-    }
-    if bytes[1] != by.byte() {
+    let payload: [u8; LEN - 1] = cursor::decode(VERSION, text)?;
+    if payload[0] != by.byte() {
         return Err(format!(
             "continues another ranking than by={}; pass the same by as the previous page",
             by.as_str()
         ));
     }
-    let (figure, id) = bytes[2..].split_at(8);
+    let (figure, id) = payload[1..].split_at(8);
     let mut be = [0u8; 8];
     be.copy_from_slice(figure);
     Ok(After {
         figure: i64::from_be_bytes(be),
-        product_id: Uuid::from_slice(id).map_err(|_| REFUSAL.to_owned())?,
+        product_id: Uuid::from_slice(id).map_err(|_| cursor::REFUSAL.to_owned())?,
     })
 }
 
 #[cfg(test)]
 mod tests {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
     use super::*;
 
     #[test]
