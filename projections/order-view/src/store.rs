@@ -75,6 +75,48 @@ pub(crate) async fn add_to_timeline(
     Ok(())
 }
 
+/// Adds each of `entries` to its order's timeline unless it is there already, a hundred
+/// rows a statement.
+pub(crate) async fn add_all_to_timeline(
+    tx: &mut AnyConnection,
+    entries: &[&TimelineEntry],
+) -> Result<(), StoreError> {
+    for chunk in entries.chunks(100) {
+        let rows: Vec<String> = (0..chunk.len())
+            .map(|i| {
+                let n = i * 6;
+                format!(
+                    "(${}, ${}, ${}, ${}, ${}, ${})",
+                    n + 1,
+                    n + 2,
+                    n + 3,
+                    n + 4,
+                    n + 5,
+                    n + 6
+                )
+            })
+            .collect();
+        let sql = format!(
+            "INSERT INTO order_timeline \
+             (order_id, event_id, event_type, step, service, occurred_at) VALUES {} \
+             ON CONFLICT (order_id, event_id) DO NOTHING",
+            rows.join(", ")
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for entry in chunk {
+            query = query
+                .bind(entry.order_id.to_string())
+                .bind(entry.event_id.to_string())
+                .bind(entry.event_type.as_str())
+                .bind(entry.step.as_str())
+                .bind(entry.service.as_str())
+                .bind(entry.occurred_at.timestamp_millis());
+        }
+        query.execute(&mut *tx).await?;
+    }
+    Ok(())
+}
+
 /// Order `order_id`'s view, if it has one. On PostgreSQL the row stays locked until `tx`
 /// ends, so that a concurrent change of the same order waits for this one (on SQLite the
 /// transaction holds the only connection, which serialises every writer anyway).

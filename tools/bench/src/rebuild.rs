@@ -57,7 +57,7 @@ pub(crate) struct Args {
     #[arg(long, value_enum, default_value = "both")]
     engine: Engines,
     /// Records per database transaction; several, comma-separated, to compare.
-    #[arg(long = "batch", value_delimiter = ',', default_value = "1000", value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    #[arg(long = "batch", value_delimiter = ',', default_value = "5000", value_parser = clap::value_parser!(u32).range(1..=100_000))]
     batches: Vec<u32>,
     /// Read models to rebuild, comma-separated.
     #[arg(long, value_enum, value_delimiter = ',', default_value = "order-view")]

@@ -66,7 +66,7 @@ pub(crate) enum ProjectionCommand {
         #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
         handover: Duration,
         /// Records applied per database transaction.
-        #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+        #[arg(long, default_value_t = 5000, value_parser = clap::value_parser!(u32).range(1..=10_000))]
         batch: u32,
         /// How long the broker may hold a fetch when there is nothing to read.
         #[arg(long, default_value = "100ms", value_parser = humantime::parse_duration)]

@@ -31,6 +31,25 @@ pub trait Handler: Send + Sync + 'static {
         event: &Incoming<'_>,
     ) -> impl Future<Output = Result<(), HandlerError>> + Send;
 
+    /// Applies `events` (a partition's new events, in order) through `tx`, one at a time with
+    /// [`Handler::handle`] unless overridden. A handler may apply a batch in fewer statements
+    /// (a projector rebuilding from offset 0 sees thousands at a time), provided the effect
+    /// is the one of handling them one by one. A failure names the index of the event that
+    /// failed (or of the first event of the group that did): the events before it are
+    /// committed without it, and it is retried alone, then dead-lettered as usual.
+    fn handle_batch(
+        &self,
+        tx: &mut AnyConnection,
+        events: &[Incoming<'_>],
+    ) -> impl Future<Output = Result<(), (usize, HandlerError)>> + Send {
+        async move {
+            for (index, event) in events.iter().enumerate() {
+                self.handle(tx, event).await.map_err(|e| (index, e))?;
+            }
+            Ok(())
+        }
+    }
+
     /// Called after a batch applied by this handler has committed, e.g. to wake the relay
     /// that publishes what the batch appended to the journal. Does nothing by default.
     fn committed(&self) {}

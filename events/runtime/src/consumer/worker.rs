@@ -280,6 +280,8 @@ impl<H: Handler> Worker<H> {
         let mut new_events = store::claim(&mut tx, group, topic, partition, &candidates)
             .await
             .map_err(transient)?;
+        // The new events, each with its index in `items`.
+        let mut batch: Vec<(usize, Incoming<'_>)> = Vec::with_capacity(items.len());
         for (index, item) in items.iter().enumerate() {
             let record = &item.record;
             committed.next = committed.next.max(record.offset + 1);
@@ -301,29 +303,45 @@ impl<H: Handler> Worker<H> {
                 attempt: *attempt,
                 ..Incoming::new(decoded, topic, partition, record.offset)
             };
-            let span = record_span(&incoming);
-            let started = Instant::now();
-            let result = env
-                .handler
-                .handle(&mut tx, &incoming)
-                .instrument(span)
-                .await;
-            env.metrics.handled(topic, started.elapsed().as_secs_f64());
-            match result {
-                Ok(()) => committed.applied += 1,
-                Err(HandlerError::Transient(error)) => {
-                    let _ = tx.rollback().await;
-                    return Err(Rollback::Transient(format!(
-                        "handler, event {event_id}: {error}"
-                    )));
-                }
-                Err(HandlerError::Permanent(error)) => {
-                    let _ = tx.rollback().await;
-                    return Err(Rollback::Permanent {
-                        index,
-                        reason: error.to_string(),
-                    });
-                }
+            batch.push((index, incoming));
+        }
+        let events: Vec<Incoming<'_>> = batch.iter().map(|(_, incoming)| *incoming).collect();
+        let span = match events.as_slice() {
+            [one] => record_span(one),
+            _ => tracing::info_span!("events", topic, partition, count = events.len()),
+        };
+        let started = Instant::now();
+        let result = env
+            .handler
+            .handle_batch(&mut tx, &events)
+            .instrument(span)
+            .await;
+        if !events.is_empty() {
+            let each = started.elapsed().as_secs_f64() / events.len() as f64;
+            for _ in &events {
+                env.metrics.handled(topic, each);
+            }
+        }
+        match result {
+            Ok(()) => committed.applied += events.len() as u64,
+            Err((failed, HandlerError::Transient(error))) => {
+                let _ = tx.rollback().await;
+                let event_id = events.get(failed).map(|e| e.envelope().event_id);
+                return Err(Rollback::Transient(format!(
+                    "handler, event {}: {error}",
+                    event_id.map_or("?".to_owned(), |id| id.to_string())
+                )));
+            }
+            Err((failed, HandlerError::Permanent(error))) => {
+                let _ = tx.rollback().await;
+                let index = batch
+                    .get(failed)
+                    .or(batch.first())
+                    .map_or(0, |(index, _)| *index);
+                return Err(Rollback::Permanent {
+                    index,
+                    reason: error.to_string(),
+                });
             }
         }
         store::advance_offset(&mut tx, group, topic, partition, committed.next)

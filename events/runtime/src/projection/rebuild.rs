@@ -64,7 +64,7 @@ impl Default for RebuildOptions {
             from: None,
             promote: true,
             handover: Duration::from_secs(60),
-            batch_max: 1000,
+            batch_max: 5000,
         }
     }
 }
