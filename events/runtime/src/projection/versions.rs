@@ -446,6 +446,48 @@ mod tests {
         assert!(version_url("sqlite::memory:", 2).is_err());
     }
 
+    async fn neither_the_live_version_nor_the_served_one_is_dropped_without_force(
+        engine: Engine,
+    ) -> anyhow::Result<()> {
+        let database = crate::testing::TestDatabase::create(engine).await?;
+        let db = crate::db::connect(&database.url, &crate::db::runtime_migrations()).await?;
+        let tables = [Table {
+            name: "things",
+            key: &["id"],
+        }];
+        ensure_first(&db.pool, "things", &database.url).await?;
+        mark_served(&db.pool, "things", 1).await?;
+        let two = begin(&db.pool, "things", &database.url, None).await?;
+        assert_eq!((two.number, two.state), (2, VersionState::Building));
+        promote(&db.pool, "things", 2).await?;
+        assert_eq!(live(&db.pool, "things").await?.number, 2);
+        // Live: refused, even with force.
+        let live_drop = drop_version(&db.pool, "things", 2, &database.url, &tables, true).await;
+        assert!(live_drop.unwrap_err().to_string().contains("is live"));
+        // Retired but still served (the query API has not switched yet): refused unless forced.
+        let served_drop = drop_version(&db.pool, "things", 1, &database.url, &tables, false).await;
+        assert!(
+            served_drop
+                .unwrap_err()
+                .to_string()
+                .contains("still serves")
+        );
+        assert_eq!(
+            get(&db.pool, "things", 1).await?.state,
+            VersionState::Retired
+        );
+        mark_served(&db.pool, "things", 2).await?;
+        drop_version(&db.pool, "things", 1, &database.url, &tables, false).await?;
+        assert_eq!(
+            get(&db.pool, "things", 1).await?.state,
+            VersionState::Dropped
+        );
+        drop_database(&database.url, &two.database_url).await?;
+        Ok(())
+    }
+
+    crate::on_both_engines!(neither_the_live_version_nor_the_served_one_is_dropped_without_force);
+
     #[test]
     fn version_one_keeps_the_read_models_own_group() {
         assert_eq!(group("order-view", 1), "order-view");
