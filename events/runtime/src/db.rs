@@ -36,6 +36,17 @@ pub enum DbError {
 }
 
 impl Engine {
+    /// What a read that locks its row appends (`SELECT … WHERE …{for_update}`): on
+    /// PostgreSQL the row stays locked until the transaction ends, so that a concurrent
+    /// change of the same row waits for this one; on SQLite nothing, as the transaction holds
+    /// the pool's only connection, which serialises every writer anyway.
+    pub fn for_update(self) -> &'static str {
+        match self {
+            Engine::Postgres => " FOR UPDATE",
+            Engine::Sqlite => "",
+        }
+    }
+
     /// Which engine a URL names.
     pub fn of(url: &str) -> Result<Self, DbError> {
         if url.starts_with("sqlite:") {

@@ -85,7 +85,7 @@ impl Handler for Projector {
         let Some(projection) = view::project(event.event(), event.envelope()) else {
             return Ok(());
         };
-        store::add_to_timeline(tx, &projection.entry).await?;
+        store::add_all_to_timeline(tx, &[&projection.entry]).await?;
         let Some(change) = &projection.change else {
             return Ok(());
         };

@@ -53,28 +53,6 @@ impl From<StoreError> for HandlerError {
 const VIEW_COLUMNS: &str = "order_id, user_id, status, reason, total_cents, currency, \
                             payment_id, lines, created_at, updated_at";
 
-/// Adds `entry` to its order's timeline unless it is there already.
-pub(crate) async fn add_to_timeline(
-    tx: &mut AnyConnection,
-    entry: &TimelineEntry,
-) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO order_timeline \
-         (order_id, event_id, event_type, step, service, occurred_at) \
-         VALUES ($1, $2, $3, $4, $5, $6) \
-         ON CONFLICT (order_id, event_id) DO NOTHING",
-    )
-    .bind(entry.order_id.to_string())
-    .bind(entry.event_id.to_string())
-    .bind(entry.event_type.as_str())
-    .bind(entry.step.as_str())
-    .bind(entry.service.as_str())
-    .bind(entry.occurred_at.timestamp_millis())
-    .execute(tx)
-    .await?;
-    Ok(())
-}
-
 /// Adds each of `entries` to its order's timeline unless it is there already, a hundred
 /// rows a statement.
 pub(crate) async fn add_all_to_timeline(
@@ -125,10 +103,7 @@ pub(crate) async fn load_for_update(
     engine: Engine,
     order_id: Uuid,
 ) -> Result<Option<OrderView>, StoreError> {
-    let lock = match engine {
-        Engine::Postgres => " FOR UPDATE",
-        Engine::Sqlite => "",
-    };
+    let lock = engine.for_update();
     let sql = format!("SELECT {VIEW_COLUMNS} FROM order_view WHERE order_id = $1{lock}");
     let row = sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(order_id.to_string())

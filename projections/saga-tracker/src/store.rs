@@ -99,10 +99,7 @@ pub(crate) async fn load_for_update(
     engine: Engine,
     correlation_id: Uuid,
 ) -> Result<Option<Saga>, StoreError> {
-    let lock = match engine {
-        Engine::Postgres => " FOR UPDATE",
-        Engine::Sqlite => "",
-    };
+    let lock = engine.for_update();
     let sql = format!("SELECT {SAGA_COLUMNS} FROM sagas WHERE correlation_id = $1{lock}");
     let row = sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(correlation_id.to_string())

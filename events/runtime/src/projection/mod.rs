@@ -60,8 +60,6 @@ pub struct Current {
     pub db: Db,
     /// The consumer group that keeps it (what read-your-writes waits on).
     pub group: String,
-    /// Its version number.
-    pub version: i64,
 }
 
 /// The live version's database, shared by every query handler; a promoted rebuild replaces

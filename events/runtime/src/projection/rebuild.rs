@@ -107,8 +107,6 @@ pub struct Outcome {
     pub promoted: bool,
     /// Whether a running query API switched to it before the rebuild stopped.
     pub served: bool,
-    /// Whether it stopped because `shutdown` was cancelled before it caught up.
-    pub interrupted: bool,
 }
 
 /// Rebuilds read model `P` (main database and connections from `args`); see the
@@ -218,7 +216,6 @@ pub async fn rebuild<P: Projection>(
         elapsed: started.elapsed(),
         promoted,
         served,
-        interrupted: !promoted && options.promote,
     })
 }
 

@@ -76,7 +76,6 @@ pub async fn serve<P: Projection>(
     let live = LiveDb::new(Current {
         db: db::readers(&db, &version.database_url).await?,
         group: version.group(),
-        version: version.number,
     });
     versions::mark_served(&control.pool, P::NAME, version.number).await?;
 
@@ -237,7 +236,6 @@ impl Follower {
         live.replace(Current {
             db: db::readers(&db, &next.database_url).await?,
             group: next.group(),
-            version: next.number,
         });
         versions::mark_served(&self.control.pool, P::NAME, next.number).await?;
         tracing::info!(

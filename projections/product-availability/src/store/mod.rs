@@ -12,7 +12,6 @@ pub(crate) mod stock;
 
 use chrono::{DateTime, Utc};
 use eventmart_runtime::consumer::HandlerError;
-use eventmart_runtime::db::Engine;
 use eventmart_runtime::query::QueryError;
 use uuid::Uuid;
 
@@ -49,17 +48,6 @@ impl From<StoreError> for HandlerError {
             StoreError::Database(error) => HandlerError::from(error),
             StoreError::Corrupt { .. } => HandlerError::permanent(error),
         }
-    }
-}
-
-/// What a read that locks its row appends on `engine`. On PostgreSQL the row stays locked
-/// until the transaction ends, so that a concurrent change of the same row waits for this
-/// one (on SQLite the transaction holds the only connection, which serialises every writer
-/// anyway).
-fn for_update(engine: Engine) -> &'static str {
-    match engine {
-        Engine::Postgres => " FOR UPDATE",
-        Engine::Sqlite => "",
     }
 }
 

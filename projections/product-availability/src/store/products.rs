@@ -7,7 +7,7 @@ use sqlx::query::Query;
 use sqlx::{Any, AnyConnection, Row};
 use uuid::Uuid;
 
-use super::{StoreError, for_update, millis, parse_uuid};
+use super::{StoreError, millis, parse_uuid};
 use crate::view::{Availability, Counts, Listing, Price, Stocked};
 
 /// The columns of `product_availability`, in the order [`Columns::bind`] binds them.
@@ -21,7 +21,7 @@ pub(crate) async fn load_for_update(
     engine: Engine,
     product_id: Uuid,
 ) -> Result<Option<Availability>, StoreError> {
-    let lock = for_update(engine);
+    let lock = engine.for_update();
     let sql = format!("SELECT {COLUMNS} FROM product_availability WHERE product_id = $1{lock}");
     let row = sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(product_id.to_string())

@@ -9,7 +9,7 @@ use eventmart_runtime::db::Engine;
 use sqlx::{AnyConnection, Row};
 use uuid::Uuid;
 
-use super::{StoreError, for_update};
+use super::StoreError;
 use crate::view::{Counts, Reservation, ReservationStatus};
 
 /// Order `order_id`'s reservation, if this view has one, locked until `tx` ends on
@@ -19,7 +19,7 @@ pub(crate) async fn reservation_for_update(
     engine: Engine,
     order_id: Uuid,
 ) -> Result<Option<Reservation>, StoreError> {
-    let lock = for_update(engine);
+    let lock = engine.for_update();
     let sql = format!(
         "SELECT status, units FROM product_availability_reservation WHERE order_id = $1{lock}"
     );

@@ -64,10 +64,7 @@ pub(crate) async fn load_for_update(
     engine: Engine,
     order_id: Uuid,
 ) -> Result<Option<OrderSale>, StoreError> {
-    let lock = match engine {
-        Engine::Postgres => " FOR UPDATE",
-        Engine::Sqlite => "",
-    };
+    let lock = engine.for_update();
     let sql = format!("SELECT {ORDER_COLUMNS} FROM sales_orders WHERE order_id = $1{lock}");
     let row = sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(order_id.to_string())
