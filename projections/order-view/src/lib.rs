@@ -44,10 +44,12 @@ impl Projection for ReadModel {
         Table {
             name: "order_view",
             key: &["order_id"],
+            ignore: &[],
         },
         Table {
             name: "order_timeline",
             key: &["order_id", "event_id"],
+            ignore: &[],
         },
     ];
     type Handler = projector::Projector;

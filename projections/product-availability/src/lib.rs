@@ -47,14 +47,17 @@ impl Projection for ReadModel {
         Table {
             name: "product_availability",
             key: &["product_id"],
+            ignore: &[],
         },
         Table {
             name: "product_availability_reservation",
             key: &["order_id"],
+            ignore: &[],
         },
         Table {
             name: "product_availability_move",
             key: &["product_id", "event_id"],
+            ignore: &[],
         },
     ];
     type Handler = projector::Projector;

@@ -45,10 +45,12 @@ impl Projection for ReadModel {
         Table {
             name: "sagas",
             key: &["correlation_id"],
+            ignore: &[],
         },
         Table {
             name: "saga_steps",
             key: &["correlation_id", "event_id"],
+            ignore: &[],
         },
     ];
     type Handler = projector::Projector;

@@ -45,14 +45,17 @@ impl Projection for ReadModel {
         Table {
             name: "sales_orders",
             key: &["order_id"],
+            ignore: &[],
         },
         Table {
             name: "sales_daily",
             key: &["product_id", "day", "currency"],
+            ignore: &[],
         },
         Table {
             name: "sales_days",
             key: &["day"],
+            ignore: &[],
         },
     ];
     type Handler = projector::Projector;

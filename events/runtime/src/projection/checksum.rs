@@ -1,8 +1,9 @@
 //! Content checksums of a read model's tables, and the rows where two versions differ.
 //!
 //! A row is written canonically as a JSON array of its column values (integers as numbers,
-//! text as strings, NULL as null) in the table's column order; rows are ordered by their key
-//! columns' canonical values (not by the database's collation, so SQLite and PostgreSQL
+//! text as strings, NULL as null) in the table's column order, less the columns the table
+//! says to [ignore](super::Table::ignore); rows are ordered by their key columns' canonical
+//! values (not by the database's collation, so SQLite and PostgreSQL
 //! order alike); a table's checksum is the SHA-256 of its rows, one per line. Two versions
 //! with equal checksums hold the same rows.
 
@@ -98,6 +99,9 @@ async fn rows(db: &Db, table: &Table) -> anyhow::Result<BTreeMap<String, String>
         let mut values = Vec::with_capacity(row.len());
         let mut key = vec![Value::Null; table.key.len()];
         for (i, column) in row.columns().iter().enumerate() {
+            if table.ignore.contains(&column.name()) {
+                continue;
+            }
             let value = canonical(row, i)?;
             if let Some(k) = table.key.iter().position(|k| *k == column.name()) {
                 key[k] = value.clone();
@@ -144,6 +148,7 @@ mod tests {
     const TABLES: &[Table] = &[Table {
         name: "things",
         key: &["id"],
+        ignore: &[],
     }];
 
     async fn with_rows(

@@ -51,6 +51,9 @@ pub struct Table {
     pub name: &'static str,
     /// The columns of its primary key, in order: rows are compared in this order.
     pub key: &'static [&'static str],
+    /// Columns a checksum leaves out: bookkeeping that differs between two versions holding
+    /// the same content (a save counter, a time of writing).
+    pub ignore: &'static [&'static str],
 }
 
 /// The version of a read model that answers queries now.

@@ -454,6 +454,7 @@ mod tests {
         let tables = [Table {
             name: "things",
             key: &["id"],
+            ignore: &[],
         }];
         ensure_first(&db.pool, "things", &database.url).await?;
         mark_served(&db.pool, "things", 1).await?;
