@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use chrono::{DateTime, Utc};
-use eventmart_events::Codec;
+use eventmart_events::{Codec, Topic, Topics};
 use rdkafka::consumer::{BaseConsumer, Consumer as _};
 use rdkafka::{Offset, TopicPartitionList};
 use tokio::time::Instant;
@@ -25,8 +25,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::Projection;
 use super::versions::{self, Version};
-use crate::consumer::{self, Consumer, ConsumerConfig};
-use crate::db::{self, Db};
+use crate::consumer::{self, Consumer, ConsumerConfig, Handler};
+use crate::db::{self, Db, Migrations};
 use crate::kafka::{self, TopicLayout};
 use crate::metrics::Metrics;
 use crate::service::ServiceArgs;
@@ -114,23 +114,62 @@ pub struct Outcome {
 pub async fn rebuild<P: Projection>(
     args: &ServiceArgs,
     options: &RebuildOptions,
+    progress: impl FnMut(&Progress),
+    shutdown: CancellationToken,
+) -> anyhow::Result<Outcome> {
+    let target = Target {
+        name: P::NAME,
+        topics: P::TOPICS,
+        migrations: P::migrations,
+    };
+    rebuild_with(
+        &target,
+        |db: &Db, _: &Topics| P::handler(db.engine),
+        args,
+        options,
+        progress,
+        shutdown,
+    )
+    .await
+}
+
+/// What a rebuild builds: a read model, or a service's own state (see
+/// [`crate::service::rebuild`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Target {
+    /// Its name: of its main database, its versions and its groups.
+    pub name: &'static str,
+    /// The topics it reads.
+    pub topics: &'static [Topic],
+    /// Its tables' migrations, beside the runtime's.
+    pub migrations: fn() -> Migrations,
+}
+
+/// Rebuilds `target` with the handler `make` returns for the new version's database; see
+/// [`rebuild`].
+pub async fn rebuild_with<H: Handler>(
+    target: &Target,
+    make: impl FnOnce(&Db, &Topics) -> H,
+    args: &ServiceArgs,
+    options: &RebuildOptions,
     mut progress: impl FnMut(&Progress),
     shutdown: CancellationToken,
 ) -> anyhow::Result<Outcome> {
+    let name = target.name;
     let started = Instant::now();
-    let main_url = args.database_url(P::NAME);
-    let control = db::connect_component(&main_url, P::migrations())
+    let main_url = args.database_url(name);
+    let control = db::connect_component(&main_url, (target.migrations)())
         .await
-        .with_context(|| format!("opening the {} database", P::NAME))?;
-    versions::ensure_first(&control.pool, P::NAME, &main_url).await?;
-    let (version, resumed) = match versions::building(&control.pool, P::NAME).await? {
+        .with_context(|| format!("opening the {name} database"))?;
+    versions::ensure_first(&control.pool, name, &main_url).await?;
+    let (version, resumed) = match versions::building(&control.pool, name).await? {
         Some(version) => {
             if options.from.is_some() && options.from != version.from {
                 bail!(
                     "version {} of {} is being rebuilt from {}; resume it without --from, or \
                      drop it first",
                     version.number,
-                    P::NAME,
+                    name,
                     version
                         .from
                         .map_or("the beginning".to_owned(), |t| t.to_rfc3339())
@@ -139,11 +178,11 @@ pub async fn rebuild<P: Projection>(
             (version, true)
         }
         None => (
-            versions::begin(&control.pool, P::NAME, &main_url, options.from).await?,
+            versions::begin(&control.pool, name, &main_url, options.from).await?,
             false,
         ),
     };
-    let db = db::connect_component(&version.database_url, P::migrations())
+    let db = db::connect_component(&version.database_url, (target.migrations)())
         .await
         .with_context(|| format!("opening {}", version.database_url))?;
     let connections = &args.connections;
@@ -160,7 +199,8 @@ pub async fn rebuild<P: Projection>(
         &TopicLayout::default(),
     )
     .await?;
-    let topics: Vec<String> = P::TOPICS
+    let topics: Vec<String> = target
+        .topics
         .iter()
         .map(|t| connections.topics().name(*t))
         .collect();
@@ -186,11 +226,12 @@ pub async fn rebuild<P: Projection>(
         Metrics::new(),
     );
     let stop = shutdown.child_token();
-    let handler = P::handler(db.engine);
+    let handler = make(&db, &connections.topics());
     let token = stop.clone();
     let mut task = tokio::spawn(async move { consumer.run(handler, token).await });
 
-    let result = follow::<P>(
+    let result = follow(
+        name,
         &control,
         &db,
         &version,
@@ -222,7 +263,8 @@ pub async fn rebuild<P: Projection>(
 /// Reports progress until the version has caught up (or `shutdown`), promotes it, and hands
 /// over to the query API. Returns (promoted, served).
 #[allow(clippy::too_many_arguments)]
-async fn follow<P: Projection>(
+async fn follow(
+    name: &str,
     control: &Db,
     db: &Db,
     version: &Version,
@@ -272,13 +314,13 @@ async fn follow<P: Projection>(
         if !options.promote {
             return Ok((false, false));
         }
-        versions::promote(&control.pool, P::NAME, version.number).await?;
-        tracing::info!(projection = P::NAME, version = version.number, "promoted");
+        versions::promote(&control.pool, name, version.number).await?;
+        tracing::info!(projection = name, version = version.number, "promoted");
         break;
     }
     let until = Instant::now() + options.handover;
     loop {
-        if versions::served(&control.pool, P::NAME).await? == Some(version.number) {
+        if versions::served(&control.pool, name).await? == Some(version.number) {
             return Ok((true, true));
         }
         if Instant::now() >= until {
