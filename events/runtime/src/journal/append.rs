@@ -21,14 +21,16 @@ use super::{AppendError, Appended, ExpectedVersion, now_millis, read};
 const ANY_VERSION_ATTEMPTS: usize = 8;
 
 const INSERT_SQLITE: &str = "INSERT INTO event_journal \
-     (event_id, aggregate_id, sequence, event_type, topic, event_json, occurred_at, recorded_at) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+     (event_id, aggregate_id, sequence, event_type, topic, event_json, occurred_at, recorded_at, \
+      published_at) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
      ON CONFLICT (aggregate_id, sequence) DO NOTHING \
      RETURNING position";
 
 const INSERT_POSTGRES: &str = "INSERT INTO event_journal \
-     (event_id, aggregate_id, sequence, event_type, topic, event_json, occurred_at, recorded_at) \
-     VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8) \
+     (event_id, aggregate_id, sequence, event_type, topic, event_json, occurred_at, recorded_at, \
+      published_at) \
+     VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8, $9) \
      ON CONFLICT (aggregate_id, sequence) DO NOTHING \
      RETURNING position";
 
@@ -42,12 +44,24 @@ struct Row {
     occurred_at: i64,
 }
 
+/// Whether appended events still have to be published (the normal case), or are already on
+/// their topic: a rebuilt state takes its service's own events back from the topic, and the
+/// relay must not publish them again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Publish {
+    /// The relay publishes them.
+    Pending,
+    /// They are on the topic already.
+    Already,
+}
+
 pub(super) async fn append(
     tx: &mut AnyConnection,
     topics: &Topics,
     aggregate_id: &str,
     expected: ExpectedVersion,
     events: Vec<(Event, Envelope)>,
+    publish: Publish,
 ) -> Result<Appended, AppendError> {
     let rows = events
         .iter()
@@ -72,6 +86,7 @@ pub(super) async fn append(
             return Err(conflict(actual));
         }
         let recorded_at = now_millis();
+        let published_at = (publish == Publish::Already).then_some(recorded_at);
         let mut positions = Vec::with_capacity(rows.len());
         for (sequence, row) in (actual + 1..).zip(&rows) {
             let position: Option<i64> = sqlx::query_scalar(insert)
@@ -83,6 +98,7 @@ pub(super) async fn append(
                 .bind(row.json.as_str())
                 .bind(row.occurred_at)
                 .bind(recorded_at)
+                .bind(published_at)
                 .fetch_optional(&mut *tx)
                 .await
                 .map_err(|e| match &e {

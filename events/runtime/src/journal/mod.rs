@@ -111,7 +111,47 @@ impl Journal {
         expected: ExpectedVersion,
         events: Vec<(Event, Envelope)>,
     ) -> Result<Appended, AppendError> {
-        append::append(tx, &self.topics, aggregate_id, expected, events).await
+        append::append(
+            tx,
+            &self.topics,
+            aggregate_id,
+            expected,
+            events,
+            append::Publish::Pending,
+        )
+        .await
+    }
+
+    /// Records `event`, read back from the service's own topic, as appended and already
+    /// published, after the aggregate's last event; nothing if the journal holds it already.
+    /// A state rebuilt from the topics takes its journal back this way, so that what the
+    /// service does with its own events afterwards (skip those it appended, number the next
+    /// ones) is what it did before.
+    pub async fn import(
+        &self,
+        tx: &mut AnyConnection,
+        event: &Event,
+        envelope: &Envelope,
+    ) -> Result<(), AppendError> {
+        let known: Option<i64> =
+            sqlx::query_scalar("SELECT position FROM event_journal WHERE event_id = $1")
+                .bind(envelope.event_id.to_string())
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(AppendError::Database)?;
+        if known.is_some() {
+            return Ok(());
+        }
+        append::append(
+            tx,
+            &self.topics,
+            &event.aggregate_id(),
+            ExpectedVersion::Any,
+            vec![(event.clone(), envelope.clone())],
+            append::Publish::Already,
+        )
+        .await?;
+        Ok(())
     }
 
     /// Every event of `aggregate_id`, oldest first.
