@@ -13,5 +13,5 @@ mod values;
 
 pub use self::decider::{Command, DomainError, InventoryDecider, decide_and_fold};
 pub use self::facts::{FactError, accept_fact};
-pub use self::state::{Inventory, Reservation, ReservationStatus, Stock};
+pub use self::state::{Inventory, Reservation, ReservationStatus, Stock, reservation_cause};
 pub use self::values::{Delta, InvalidValue, Quantity, Reason};

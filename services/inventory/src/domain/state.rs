@@ -3,8 +3,8 @@
 
 use std::collections::BTreeMap;
 
-use eventmart_events::Cause;
 use eventmart_events::inventory::StockLine;
+use eventmart_events::{Cause, Envelope};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -126,6 +126,17 @@ impl Inventory {
             reservation.cause.get_or_insert_with(|| cause.clone());
         }
         self
+    }
+}
+
+/// The flow a reservation belongs to, as the envelope of an event about it names it: the
+/// event it names as its cause (itself when it names none), its correlation and its trace
+/// context. Read off the event, so a state rebuilt from the topic finds the same.
+pub fn reservation_cause(envelope: &Envelope) -> Cause {
+    Cause {
+        event_id: envelope.causation_id.unwrap_or(envelope.event_id),
+        correlation_id: envelope.correlation_id,
+        traceparent: envelope.traceparent.clone(),
     }
 }
 

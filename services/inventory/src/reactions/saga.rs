@@ -14,7 +14,7 @@ use sqlx::AnyConnection;
 use uuid::Uuid;
 
 use super::{append_failed, read_failed};
-use crate::domain::{Command, DomainError, decide_and_fold};
+use crate::domain::{Command, DomainError, decide_and_fold, reservation_cause};
 use crate::store::Loaded;
 
 /// `order.created`: reserve every line or none, once per order.
@@ -148,19 +148,14 @@ async fn carry_out(
         }
         Err(error) => return Err(HandlerError::permanent(error)),
     };
-    let cause = Cause::from(incoming.envelope());
-    let after = after.opened_by(order_id, &cause);
-    loaded.save(tx, &after).await?;
-    if events.is_empty() {
-        return Ok(());
-    }
     if events.len() > 1 {
         return Err(HandlerError::permanent(format!(
             "step {step} decided {} events; a step has one",
             events.len()
         )));
     }
-    let events = events
+    let cause = Cause::from(incoming.envelope());
+    let events: Vec<_> = events
         .into_iter()
         .map(|event| {
             let mut envelope = Envelope::reacting_to(&event, &cause, step);
@@ -170,6 +165,16 @@ async fn carry_out(
             (event, envelope)
         })
         .collect();
+    // The reservation remembers the flow its event continues, as that event names it: what a
+    // rebuild from the topic finds again.
+    let after = match events.first() {
+        Some((_, envelope)) => after.opened_by(order_id, &reservation_cause(envelope)),
+        None => after,
+    };
+    loaded.save(tx, &after).await?;
+    if events.is_empty() {
+        return Ok(());
+    }
     journal
         .append(tx, &order_id.to_string(), ExpectedVersion::Any, events)
         .await
