@@ -7,15 +7,17 @@
 //! - `api`: the HTTP endpoints `POST /products`, `PUT /products/{product_id}/price`,
 //!   `GET /products/{product_id}`.
 //! - `reactions`: events on its own topic that it did not append (kcat) folded into its state.
+//! - [`replay`]: its state as rebuilt from the topics (`eventmart service rebuild catalog`).
 
 mod api;
 pub mod config;
 pub mod domain;
 mod reactions;
+pub mod replay;
 
-use eventmart_events::Topic;
 use eventmart_runtime::db::Migrations;
 use eventmart_runtime::service::Service;
+use eventmart_runtime::service::rebuild::ServiceState;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -33,10 +35,10 @@ pub async fn run(
     config: Config,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    let mut service = Service::start(NAME, &config.service, Migrations::none(), shutdown).await?;
+    let mut service = Service::start(NAME, &config.service, Migrations::none, shutdown).await?;
     let journal = service.journal.clone();
     service.consume(
-        &[Topic::Catalog],
+        &replay::State::consumed(),
         reactions::Reactions {
             journal: journal.clone(),
         },

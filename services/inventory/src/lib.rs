@@ -11,13 +11,14 @@
 //! - `store`: reading and writing the rows a decision touches, at versions.
 //! - `api`: the HTTP commands and queries.
 //! - `reactions`: what the service does on events from orders, catalog and its own topic.
+//! - [`replay`]: its state as rebuilt from the topics (`eventmart service rebuild inventory`).
 //!
 //! Not here: what other services know; the inventory learns products and orders only from
 //! their events.
 
-use eventmart_events::Topic;
 use eventmart_runtime::db::Migrations;
 use eventmart_runtime::service::Service;
+use eventmart_runtime::service::rebuild::ServiceState;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -25,6 +26,7 @@ mod api;
 pub mod config;
 pub mod domain;
 mod reactions;
+pub mod replay;
 mod store;
 
 use crate::config::Config;
@@ -41,9 +43,9 @@ pub async fn run(
     config: Config,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    let mut service = Service::start(NAME, &config.service, Migrations::none(), shutdown).await?;
+    let mut service = Service::start(NAME, &config.service, Migrations::none, shutdown).await?;
     service.consume(
-        &[Topic::Inventory, Topic::Orders, Topic::Catalog],
+        &replay::State::consumed(),
         reactions::Reactions::new(service.journal.clone()),
     );
     let router = api::router(api::App {

@@ -9,6 +9,7 @@
 //! - `api`: `POST /orders`, `POST /orders/{order_id}/cancel`, `GET /orders/{order_id}`,
 //!   `GET /orders`.
 //! - `reactions`: the consumer of `orders`, `users`, `catalog`, `inventory` and `payments`.
+//! - [`replay`]: its state as rebuilt from the topics (`eventmart service rebuild orders`).
 //! - `deadline`: cancels orders still pending when their deadline fires.
 //!
 //! Not here: stock and payments (the inventory and payments services), or reports over
@@ -20,12 +21,13 @@ mod deadline;
 pub mod domain;
 mod reactions;
 mod record;
+pub mod replay;
 
 use std::time::Duration;
 
-use eventmart_events::Topic;
 use eventmart_runtime::db::Migrations;
 use eventmart_runtime::service::Service;
+use eventmart_runtime::service::rebuild::ServiceState;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -46,15 +48,9 @@ pub async fn run(
     config: Config,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    let mut service = Service::start(NAME, &config.service, Migrations::none(), shutdown).await?;
+    let mut service = Service::start(NAME, &config.service, Migrations::none, shutdown).await?;
     service.consume(
-        &[
-            Topic::Orders,
-            Topic::Users,
-            Topic::Catalog,
-            Topic::Inventory,
-            Topic::Payments,
-        ],
+        &replay::State::consumed(),
         reactions::Reactions {
             journal: service.journal.clone(),
             deadline: config.deadline,

@@ -22,6 +22,7 @@
 //! - `store`: writing a change to a payment: state, credit, timer and events, in one
 //!   transaction.
 //! - `reactions`: the consumer of the `payments`, `orders` and `inventory` topics.
+//! - [`replay`]: its state as rebuilt from the topics (`eventmart service rebuild payments`).
 //! - `charges`: the `charge` timer, when the provider answers.
 //! - `api`: the HTTP API.
 
@@ -31,13 +32,14 @@ pub mod domain;
 mod api;
 mod charges;
 mod reactions;
+pub mod replay;
 mod store;
 
 use std::time::Duration;
 
-use eventmart_events::Topic;
 use eventmart_runtime::db::Migrations;
 use eventmart_runtime::service::Service;
+use eventmart_runtime::service::rebuild::ServiceState;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -60,14 +62,14 @@ pub async fn run(
     config: Config,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    let mut service = Service::start(NAME, &config.service, Migrations::none(), shutdown).await?;
+    let mut service = Service::start(NAME, &config.service, Migrations::none, shutdown).await?;
     let store = Store {
         journal: service.journal.clone(),
         provider_latency: config.provider_latency,
     };
     let payments = Payments::new(Provider::new(config.credit_limit_cents));
     service.consume(
-        &[Topic::Payments, Topic::Orders, Topic::Inventory],
+        &replay::State::consumed(),
         reactions::Reactions {
             store: store.clone(),
             payments,

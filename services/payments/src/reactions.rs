@@ -11,7 +11,7 @@ use eventmart_runtime::decider::Decider;
 use sqlx::AnyConnection;
 use uuid::Uuid;
 
-use crate::domain::{Command, Payments};
+use crate::domain::{Command, Payments, Status};
 use crate::store::{Change, Store, load_payment, read_failed};
 
 /// The two facts a charge waits for.
@@ -39,6 +39,26 @@ impl Handler for Reactions {
         event: &Incoming<'_>,
     ) -> Result<(), HandlerError> {
         match event.event() {
+            Event::OrderCancelled(cancelled) => self.cancel(tx, event, cancelled.order_id).await,
+            _ => self.fold(tx, event).await,
+        }
+    }
+
+    fn committed(&self) {
+        self.store.journal.committed();
+    }
+}
+
+impl Reactions {
+    /// Applies `event` as a fact, deciding nothing: what the service does with every event
+    /// but `order.cancelled` (whose refund is a decision), and what a state rebuilt from the
+    /// topics does with each event it reads (see `replay`).
+    pub(crate) async fn fold(
+        &self,
+        tx: &mut AnyConnection,
+        event: &Incoming<'_>,
+    ) -> Result<(), HandlerError> {
+        match event.event() {
             Event::OrderCreated(created) => {
                 self.learn(tx, event, created.order_id, Fact::Order).await
             }
@@ -51,7 +71,22 @@ impl Handler for Reactions {
                 };
                 self.learn(tx, event, order_id, Fact::Reservation).await
             }
-            Event::OrderCancelled(cancelled) => self.cancel(tx, event, cancelled.order_id).await,
+            // Reached only when replaying (a running service decides on a cancellation).
+            // Where a charge stood when the cancellation arrived depends on which topic was
+            // read first, so a replay does not take a charge to be in flight: if one was
+            // made, its outcome (and refund) follows on the payments topic.
+            Event::OrderCancelled(cancelled) => {
+                let mut change = Change::new(
+                    cancelled.order_id,
+                    load_payment(tx, cancelled.order_id).await?,
+                );
+                cancelled_by(&mut change, event);
+                if change.after.status == Status::Charging {
+                    change.after.status = Status::None;
+                }
+                self.store.write(tx, change).await?;
+                Ok(())
+            }
             Event::PaymentCompleted(_) | Event::PaymentFailed(_) | Event::PaymentRefunded(_) => {
                 self.observe(tx, event).await
             }
@@ -59,12 +94,6 @@ impl Handler for Reactions {
         }
     }
 
-    fn committed(&self) {
-        self.store.journal.committed();
-    }
-}
-
-impl Reactions {
     /// Records `fact` about `order_id` with its cause; the first of each kind counts. When it
     /// completes the pair, the charge starts (the store sets its timer).
     async fn learn(
@@ -108,8 +137,7 @@ impl Reactions {
             .decide(&change.after, &Command::Cancel { at })
             .map_err(HandlerError::permanent)?;
         let cause = Cause::from(event.envelope());
-        change.learn(event.event());
-        change.after.causes.cancelled.get_or_insert(cause.clone());
+        cancelled_by(&mut change, event);
         let traceparent = event.child_traceparent();
         let refunds = refunds
             .into_iter()
@@ -152,4 +180,14 @@ impl Reactions {
         self.store.write(tx, change).await?;
         Ok(())
     }
+}
+
+/// Records the cancellation `event` in `change`; the first one names the cause of a refund.
+fn cancelled_by(change: &mut Change, event: &Incoming<'_>) {
+    change.learn(event.event());
+    change
+        .after
+        .causes
+        .cancelled
+        .get_or_insert_with(|| Cause::from(event.envelope()));
 }

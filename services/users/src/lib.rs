@@ -6,15 +6,17 @@
 //! - [`domain`]: valid emails and names, and the rules of registering and updating (pure).
 //! - `api`: the HTTP endpoints `POST /users`, `PATCH /users/{user_id}`, `GET /users/{user_id}`.
 //! - `reactions`: events on its own topic that it did not append (kcat) folded into its state.
+//! - [`replay`]: its state as rebuilt from the topics (`eventmart service rebuild users`).
 
 mod api;
 pub mod config;
 pub mod domain;
 mod reactions;
+pub mod replay;
 
-use eventmart_events::Topic;
 use eventmart_runtime::db::Migrations;
 use eventmart_runtime::service::Service;
+use eventmart_runtime::service::rebuild::ServiceState;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -32,10 +34,10 @@ pub async fn run(
     config: Config,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    let mut service = Service::start(NAME, &config.service, Migrations::none(), shutdown).await?;
+    let mut service = Service::start(NAME, &config.service, Migrations::none, shutdown).await?;
     let journal = service.journal.clone();
     service.consume(
-        &[Topic::Users],
+        &replay::State::consumed(),
         reactions::Reactions {
             journal: journal.clone(),
         },

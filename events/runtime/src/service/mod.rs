@@ -9,7 +9,16 @@
 //! service.serve(listener, api::router(&service)).await
 //! ```
 //!
+//! A service runs on the live version of its state: version 1 is its main database, a later
+//! one a state rebuilt from the topics ([`rebuild`]) and promoted while it was stopped.
+//! Every running instance holds the database's [`lock::WriterLock`] shared, which is how a
+//! promotion knows it is stopped.
+//!
 //! Not here: routes, reactions and rules, which are each service's own.
+
+mod handover;
+pub mod lock;
+pub mod rebuild;
 
 use std::time::Duration;
 
@@ -26,7 +35,10 @@ use crate::journal::{Journal, Relay, RelayConfig};
 use crate::kafka::{self, TopicLayout};
 use crate::metrics::Metrics;
 use crate::process::{self, Connections, Readiness};
+use crate::projection::versions;
 use crate::timers::{self, TimerHandler};
+
+use self::lock::WriterLock;
 
 /// The settings every service takes, flattened into each service's own configuration.
 #[derive(Debug, Clone, clap::Args)]
@@ -94,21 +106,36 @@ pub struct Service {
     pub topics: Topics,
     shutdown: CancellationToken,
     tasks: JoinSet<anyhow::Result<()>>,
+    _lock: WriterLock,
 }
 
 impl Service {
-    /// Opens the service's database (running the runtime's migrations and `migrations`),
-    /// makes sure every topic exists, and starts the relay.
+    /// Opens the live version of the service's database (running the runtime's migrations
+    /// and `migrations`), makes sure every topic exists, and starts the relay.
     pub async fn start(
         name: &'static str,
         args: &ServiceArgs,
-        migrations: Migrations,
+        migrations: fn() -> Migrations,
         shutdown: CancellationToken,
     ) -> anyhow::Result<Self> {
         let url = args.database_url(name);
-        let db = db::connect_component(&url, migrations)
+        let lock = WriterLock::shared(&url, name).await?;
+        let main = db::connect_component(&url, migrations())
             .await
             .with_context(|| format!("opening the {name} database"))?;
+        versions::ensure_first(&main.pool, name, &url).await?;
+        let live = versions::live(&main.pool, name).await?;
+        let db = if live.number == 1 {
+            main
+        } else {
+            tracing::info!(
+                service = name,
+                version = live.number,
+                "running on a rebuilt state"
+            );
+            main.pool.close().await;
+            rebuild::open(&live, migrations).await?
+        };
         let connections = &args.connections;
         let topics = connections.topics();
         kafka::wait_for_broker(
@@ -148,6 +175,7 @@ impl Service {
             topics,
             shutdown,
             tasks,
+            _lock: lock,
         })
     }
 

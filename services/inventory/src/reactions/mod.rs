@@ -9,7 +9,7 @@
 //!
 //! Every other event is none of the inventory's business and is passed over.
 
-mod facts;
+pub(crate) mod facts;
 mod saga;
 
 use eventmart_events::Event;

@@ -1,0 +1,367 @@
+//! Rebuilding a service's own state from the topics, the way a read model is rebuilt: into a
+//! new version in a database of its own while the service keeps running on the live one,
+//! checked row for row against it, and swapped in while the service is stopped.
+//!
+//! **What is replayed.** Only facts: a service's reactions decide with the time of day and
+//! with the order in which other services' events arrive, so replaying them would decide
+//! again, differently, with event ids already taken by what was decided the first time.
+//! What a service knows is the fold of the facts it has seen: its own topic (what it
+//! appended, and what was typed into it), the replicas it keeps of other services' facts, and
+//! the facts a pending step waits for. A [`ServiceState`] names those topics and the handler
+//! that folds them without deciding anything; [`rebuild`] runs it on the runtime's
+//! exactly-once consumer (resumable, like a read model's rebuild), takes the service's own
+//! events back into the new journal as published, and passes over every record the
+//! service's group dead-lettered (read from the dead-letter topics), as the live state did.
+//!
+//! **The swap** ([`promote`]) needs the service stopped: it takes the database's
+//! [writer lock](super::lock) exclusively, refuses while the live journal holds events not
+//! yet published, catches the new version up with the topics' end, and then moves over what
+//! belongs to the service's running, not to its facts: the positions and processed events
+//! of the topics it reacts to (so that it reacts to exactly what it had not reacted to yet),
+//! its idempotency keys and its timers. The next start runs on the new version.
+//!
+//! Not here: which topics and folds a service has (each service's `replay` module).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use eventmart_events::{Topic, Topics};
+use sqlx::AnyConnection;
+use tokio_util::sync::CancellationToken;
+
+use super::ServiceArgs;
+use super::handover;
+use super::lock::WriterLock;
+use crate::consumer::{self, Handler, HandlerError, Incoming};
+use crate::db::{self, Db, Migrations};
+use crate::dlq;
+use crate::journal::{AppendError, Journal};
+use crate::kafka;
+use crate::projection::rebuild::{self as projection_rebuild, Outcome, Progress, Target};
+use crate::projection::versions::{self, Version, VersionState};
+use crate::projection::{Table, rebuild::RebuildOptions};
+
+/// The tables that hold a service's state, as a checksum compares them: the aggregates'
+/// states (not how often each was saved, or when) and the unique claims. The journal is left
+/// out: the live one holds what the service appended, a rebuilt one also what was typed into
+/// its topic.
+pub const STATE_TABLES: &[Table] = &[
+    Table {
+        name: "aggregate_state",
+        key: &["kind", "id"],
+        ignore: &["version", "updated_at"],
+    },
+    Table {
+        name: "unique_claims",
+        key: &["kind", "value"],
+        ignore: &[],
+    },
+];
+
+/// A service's state as the runtime rebuilds it; see the [module docs](self).
+pub trait ServiceState: Send + Sync + 'static {
+    /// The service's name (its group, its database).
+    const NAME: &'static str;
+    /// Its own topic.
+    const OWN: Topic;
+    /// The topics whose facts its state is folded from, its own first.
+    const FACTS: &'static [Topic];
+    /// The topics the running service reacts to: where it stands in them is carried over
+    /// from the live version at the swap. Its consumer reads these and [`Self::FACTS`].
+    const REACTS_TO: &'static [Topic];
+    /// What folds one fact into the state, without deciding anything.
+    type Replay: Handler;
+    /// The service's own migrations, beside the runtime's.
+    fn migrations() -> Migrations;
+    /// The fold, writing through `journal`'s database.
+    fn replay(journal: Journal) -> Self::Replay;
+
+    /// Every topic the running service's consumer reads: its facts, and what it reacts to.
+    fn consumed() -> Vec<Topic> {
+        let mut topics = Self::FACTS.to_vec();
+        for topic in Self::REACTS_TO {
+            if !topics.contains(topic) {
+                topics.push(*topic);
+            }
+        }
+        topics
+    }
+}
+
+/// The facts handler of `S` with what every service's replay does around it: pass over what
+/// the live group dead-lettered, and take the service's own events into the journal.
+#[derive(Debug)]
+struct Folding<H> {
+    inner: H,
+    journal: Journal,
+    own: String,
+    refused: Arc<BTreeSet<(String, i32, i64)>>,
+}
+
+impl<H: Handler> Handler for Folding<H> {
+    async fn handle(
+        &self,
+        tx: &mut AnyConnection,
+        event: &Incoming<'_>,
+    ) -> Result<(), HandlerError> {
+        let at = (event.topic.to_owned(), event.partition, event.offset);
+        if self.refused.contains(&at) {
+            return Ok(());
+        }
+        self.inner.handle(tx, event).await?;
+        if event.topic == self.own {
+            self.journal
+                .import(tx, event.event(), event.envelope())
+                .await
+                .map_err(|e| match e {
+                    AppendError::Database(e) => HandlerError::from(e),
+                    other => HandlerError::permanent(other),
+                })?;
+        }
+        Ok(())
+    }
+}
+
+fn target<S: ServiceState>() -> Target {
+    Target {
+        name: S::NAME,
+        topics: S::FACTS,
+        migrations: S::migrations,
+    }
+}
+
+/// Builds a new version of `S`'s state from its facts (or resumes the one being built) and
+/// follows the topics until it has caught up with their end; see the [module docs](self).
+/// `batch_max` records are applied per transaction.
+pub async fn rebuild<S: ServiceState>(
+    args: &ServiceArgs,
+    batch_max: usize,
+    progress: impl FnMut(&Progress),
+    shutdown: CancellationToken,
+) -> anyhow::Result<Outcome> {
+    let refused = Arc::new(
+        dead_lettered(args, S::NAME, S::FACTS)
+            .await?
+            .into_keys()
+            .collect(),
+    );
+    let options = RebuildOptions {
+        from: None,
+        promote: false,
+        batch_max,
+        ..RebuildOptions::default()
+    };
+    projection_rebuild::rebuild_with(
+        &target::<S>(),
+        |db: &Db, topics: &Topics| Folding {
+            inner: S::replay(Journal::new(db.clone(), topics.clone())),
+            journal: Journal::new(db.clone(), topics.clone()),
+            own: topics.name(S::OWN),
+            refused,
+        },
+        args,
+        &options,
+        progress,
+        shutdown,
+    )
+    .await
+}
+
+/// What a promotion did.
+#[derive(Debug, Clone)]
+pub struct Promoted {
+    /// The version now live.
+    pub version: i64,
+    /// The version it replaced.
+    pub replaced: i64,
+    /// Records the new version applied to catch up first.
+    pub caught_up: u64,
+    /// Rows carried over from the replaced version, by table.
+    pub carried: BTreeMap<&'static str, u64>,
+}
+
+/// Makes the version of `S` being built live, once the service is stopped; see the
+/// [module docs](self).
+pub async fn promote<S: ServiceState>(
+    args: &ServiceArgs,
+    batch_max: usize,
+    progress: impl FnMut(&Progress),
+    shutdown: CancellationToken,
+) -> anyhow::Result<Promoted> {
+    let name = S::NAME;
+    let main_url = args.database_url(name);
+    let _lock = WriterLock::exclusive(&main_url, name).await?;
+    let control = db::connect_component(&main_url, S::migrations())
+        .await
+        .with_context(|| format!("opening the {name} database"))?;
+    versions::ensure_first(&control.pool, name, &main_url).await?;
+    let live = versions::live(&control.pool, name).await?;
+    let Some(next) = versions::building(&control.pool, name).await? else {
+        bail!(
+            "no version of {name}'s state is being built; run `eventmart service rebuild {name}` first"
+        );
+    };
+    let live_db = open(&live, S::migrations).await?;
+    let unpublished = crate::journal::Journal::new(live_db.clone(), args.connections.topics())
+        .unpublished()
+        .await?;
+    if unpublished > 0 {
+        bail!(
+            "{name} has {unpublished} events it has not published yet; start it so that it \
+             publishes them, stop it, and promote again"
+        );
+    }
+    let next_db = open(&next, S::migrations).await?;
+    let before = consumer::stored_offsets(&next_db.pool, &next.group()).await?;
+
+    let outcome = rebuild::<S>(args, batch_max, progress, shutdown.clone()).await?;
+    if shutdown.is_cancelled() {
+        bail!(
+            "interrupted before {name} version {} had caught up",
+            next.number
+        );
+    }
+    refuse_late_dead_letters(args, &next, &before).await?;
+    let topics = args.connections.topics();
+    refuse_unapplied_own_events(&live_db, &next_db, &next, name, &topics.name(S::OWN)).await?;
+
+    let reacts_to: Vec<String> = S::REACTS_TO.iter().map(|t| topics.name(*t)).collect();
+    let carried = handover::carry_over(&live_db, &next_db, name, &next.group(), &reacts_to).await?;
+    versions::promote(&control.pool, name, next.number).await?;
+    tracing::info!(service = name, version = next.number, "promoted");
+    Ok(Promoted {
+        version: next.number,
+        replaced: live.number,
+        caught_up: outcome.records,
+        carried,
+    })
+}
+
+/// Opens `version`'s database.
+pub async fn open(version: &Version, migrations: fn() -> Migrations) -> anyhow::Result<Db> {
+    if version.state == VersionState::Dropped {
+        bail!(
+            "{} version {} has been dropped",
+            version.projection,
+            version.number
+        );
+    }
+    db::connect_component(&version.database_url, migrations())
+        .await
+        .with_context(|| {
+            format!(
+                "opening {} version {}'s database",
+                version.projection, version.number
+            )
+        })
+}
+
+/// The records of `topics` that `group` dead-lettered, with when: its live state never
+/// applied them, so a rebuilt one must not either.
+async fn dead_lettered(
+    args: &ServiceArgs,
+    group: &str,
+    topics: &[Topic],
+) -> anyhow::Result<BTreeMap<(String, i32, i64), Option<String>>> {
+    let connections = &args.connections;
+    let names = connections.topics();
+    let config = kafka::client_config(&connections.bootstrap_servers, &connections.kafka);
+    let mut out = BTreeMap::new();
+    for topic in topics {
+        let letters = dlq::list(&config, &names.dlq(*topic), &dlq::Selection::default())
+            .await
+            .with_context(|| format!("reading {}", names.dlq(*topic)))?;
+        for letter in letters {
+            if letter.consumer_group.as_deref() != Some(group) {
+                continue;
+            }
+            if let Some(original) = letter.original {
+                out.insert(original, letter.failed_at);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Fails if the service dead-lettered a record after the version's rebuild started, at a
+/// position the rebuild had already passed: the rebuild applied what the live state refused.
+async fn refuse_late_dead_letters(
+    args: &ServiceArgs,
+    version: &Version,
+    before: &BTreeMap<(String, i32), i64>,
+) -> anyhow::Result<()> {
+    let name = &version.projection;
+    let topics = args.connections.topics();
+    let facts: Vec<Topic> = before
+        .keys()
+        .filter_map(|(topic, _)| topics.topic_of(topic))
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let started = version.created_at;
+    for ((topic, partition, offset), failed_at) in dead_lettered(args, name, &facts).await? {
+        let late = failed_at
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(&t).ok())
+            .is_none_or(|t| t >= started);
+        let passed = before
+            .get(&(topic.clone(), partition))
+            .is_some_and(|reached| offset < *reached);
+        if late && passed {
+            bail!(
+                "{name} dead-lettered {topic}/{partition}@{offset} after version {} began, which \
+                 had applied it already: drop version {} and rebuild",
+                version.number,
+                version.number
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Fails if the new version applied own-topic events that the stopped service had neither
+/// appended nor applied: the service would skip them as its own when it starts again, never
+/// having checked them.
+async fn refuse_unapplied_own_events(
+    live: &Db,
+    next: &Db,
+    version: &Version,
+    name: &str,
+    own: &str,
+) -> anyhow::Result<()> {
+    let reached = consumer::stored_offsets(&live.pool, name).await?;
+    let rows: Vec<(String, i64, i64)> = sqlx::query_as(
+        "SELECT event_id, partition_id, record_offset FROM consumer_processed \
+         WHERE consumer_group = $1 AND topic = $2",
+    )
+    .bind(version.group())
+    .bind(own)
+    .fetch_all(&next.pool)
+    .await?;
+    let mut unknown = Vec::new();
+    for (event_id, partition, offset) in rows {
+        let applied_by_live = reached
+            .get(&(own.to_owned(), i32::try_from(partition).unwrap_or_default()))
+            .is_some_and(|at| offset < *at);
+        if applied_by_live {
+            continue;
+        }
+        let appended: Option<i64> =
+            sqlx::query_scalar("SELECT position FROM event_journal WHERE event_id = $1")
+                .bind(&event_id)
+                .fetch_optional(&live.pool)
+                .await?;
+        if appended.is_none() {
+            unknown.push(format!("{own}/{partition}@{offset}"));
+        }
+    }
+    if !unknown.is_empty() {
+        bail!(
+            "{} records on {own} arrived after {name} stopped applying it and were not appended \
+             by it ({}): start {name} so that it applies them, stop it, and promote again",
+            unknown.len(),
+            unknown.join(", ")
+        );
+    }
+    Ok(())
+}
