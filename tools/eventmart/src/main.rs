@@ -1,12 +1,15 @@
 //! `eventmart`: the operator's tool. Provisions topics, registers the event schemas, decodes
-//! records into readable JSON, and lists and replays dead letters.
+//! records into readable JSON, lists and replays dead letters, shows where every consumer
+//! stands, and rebuilds read models and services' own state from the topics.
 
 mod decode;
 mod dlq;
 mod projection;
 mod schemas;
+mod service;
 mod status;
 mod topics;
+mod versions;
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -44,6 +47,10 @@ enum Command {
     /// promote or drop a version.
     #[command(subcommand)]
     Projection(projection::ProjectionCommand),
+    /// Rebuild a service's own state from its topics while it runs, compare it with the live
+    /// state by checksum, and swap it in while the service is stopped.
+    #[command(subcommand)]
+    Service(service::ServiceCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -112,6 +119,7 @@ async fn main() -> ExitCode {
         Command::Dlq(DlqCommand::Show(args)) => dlq::show(&cli.conn, args).await,
         Command::Status(args) => status::run(&cli.conn, args).await,
         Command::Projection(command) => projection::run(&cli.conn, command).await,
+        Command::Service(command) => service::run(&cli.conn, command).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
