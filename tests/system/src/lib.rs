@@ -4,7 +4,8 @@
 //!
 //! - [`System::start`] starts everything and waits until every service is ready.
 //! - [`System::kill`] / [`System::restart`] crash and restart one service on the same port
-//!   and database, as `kill -9` and a supervisor would.
+//!   and database, as `kill -9` and a supervisor would; [`System::stop`] stops one as an
+//!   operator would.
 //! - The shop helpers ([`System::register_user`], [`System::create_product`],
 //!   [`System::restock`], [`System::place_order`], …) go through the public HTTP APIs only,
 //!   and wait where the system is eventually consistent (a new product reaches inventory's
@@ -285,7 +286,27 @@ impl System {
         }
     }
 
-    /// Starts service `name` again (after [`System::kill`]) on its port and database, and
+    /// Stops service `name` with SIGTERM, as an operator would, and waits until it has exited
+    /// (having finished its work in hand and published what it appended).
+    pub async fn stop(&self, name: &str) -> anyhow::Result<()> {
+        let process = self
+            .services
+            .lock()
+            .await
+            .get_mut(name)
+            .and_then(|running| running.process.take());
+        let mut process = process.with_context(|| format!("{name} is not running"))?;
+        let status = process.terminate(Duration::from_secs(30)).await?;
+        if !status.success() {
+            bail!(
+                "{name} exited with {status} after SIGTERM:\n{}",
+                process.log()
+            );
+        }
+        Ok(())
+    }
+
+    /// Starts service `name` again (after [`System::kill`] or [`System::stop`]) on its port and database, and
     /// waits until it is ready.
     pub async fn restart(&self, name: &str) -> anyhow::Result<()> {
         self.kill(name).await;

@@ -1,8 +1,9 @@
 //! Chaos: a randomized run of 300 orders across several users and products, with random
 //! declines, while every service and every read model is killed with SIGKILL and restarted
 //! at random moments. Afterwards every order has ended, the saga's invariants hold exactly
-//! (see `eventmart_system::Ledger`) and every read model agrees with the services (see
-//! `eventmart_system::read_models_agree`). The run prints its counts.
+//! (see `eventmart_system::Ledger`), every read model agrees with the services (see
+//! `eventmart_system::read_models_agree`), and every service's state rebuilt from the topics
+//! equals its live state. The run prints its counts.
 //!
 //! `EVENTMART_CHAOS_ORDERS` and `EVENTMART_CHAOS_SEED` change the size and the dice;
 //! `EVENTMART_CHAOS_ENGINE=postgres` runs the services on PostgreSQL.
@@ -233,6 +234,19 @@ async fn every_order_ends_and_the_invariants_hold_while_services_are_killed_at_r
          {products_compared} products"
     );
     assert_eq!(orders_compared, placed.len());
+    // Each service's state, rebuilt from the topics after all this, is the live one.
+    for name in SERVICES {
+        let url = system.database_url(name).await?;
+        let database = ["--database-url", url.as_str()];
+        let built = system
+            .eventmart(&[&["service", "rebuild", name, "--plain"][..], &database].concat())
+            .await?;
+        let verified = system
+            .eventmart(&[&["service", "verify", name][..], &database].concat())
+            .await?;
+        assert!(verified.contains("identical"), "{name}: {built}{verified}");
+    }
+    println!("chaos: every service's state rebuilt from the topics equals the live one");
     assert_eq!(
         kills.len(),
         SERVICES.len() + READ_MODELS.len(),
