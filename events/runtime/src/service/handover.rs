@@ -196,3 +196,109 @@ fn value(row: &AnyRow, i: usize) -> anyhow::Result<Value> {
     }
     Ok(Value::Text(row.try_get::<Option<String>, _>(i)?))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::{self, Engine, Migrations};
+    use crate::on_both_engines;
+    use crate::testing::TestDatabase;
+
+    async fn exec(db: &Db, sql: &str) -> anyhow::Result<()> {
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned()))
+            .execute(&db.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn rows(db: &Db, sql: &str) -> anyhow::Result<Vec<String>> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
+            .fetch_all(&db.pool)
+            .await?;
+        rows.iter()
+            .map(|row| {
+                let values = (0..row.len())
+                    .map(|i| {
+                        Ok(match value(row, i)? {
+                            Value::Int(v) => v.map_or("null".to_owned(), |v| v.to_string()),
+                            Value::Text(v) => v.unwrap_or_else(|| "null".to_owned()),
+                        })
+                    })
+                    .collect::<anyhow::Result<Vec<_>>>()?;
+                Ok(values.join(" "))
+            })
+            .collect()
+    }
+
+    on_both_engines!(the_swap_takes_the_live_positions_on_reacted_topics_and_its_keys_and_timers);
+    async fn the_swap_takes_the_live_positions_on_reacted_topics_and_its_keys_and_timers(
+        engine: Engine,
+    ) -> anyhow::Result<()> {
+        let (a, b) = (
+            TestDatabase::create(engine).await?,
+            TestDatabase::create(engine).await?,
+        );
+        let live = db::connect_component(&a.url, Migrations::none()).await?;
+        let next = db::connect_component(&b.url, Migrations::none()).await?;
+        // The live service read its facts topic to 7 and the topic it reacts to to 5.
+        exec(
+            &live,
+            "INSERT INTO consumer_offsets VALUES ('shop', 'facts', 0, 7, 1), ('shop', 'asks', 0, 5, 1);
+             INSERT INTO consumer_processed VALUES
+               ('shop', 'e1', 'applied', 'facts', 0, 6, 1),
+               ('shop', 'e2', 'applied', 'asks', 0, 4, 1);
+             INSERT INTO idempotency_keys VALUES ('k1', 'h1', 201, '{}', 1);
+             INSERT INTO timers VALUES ('deadline', 'o1', 1000), ('deadline', 'o2', 2000);",
+        )
+        .await?;
+        // The rebuild read both to 9 under its own group, and set timers of its own.
+        exec(
+            &next,
+            "INSERT INTO consumer_offsets VALUES ('shop.v2', 'facts', 0, 9, 1), ('shop.v2', 'asks', 0, 9, 1);
+             INSERT INTO consumer_processed VALUES
+               ('shop.v2', 'e1', 'applied', 'facts', 0, 6, 1),
+               ('shop.v2', 'e3', 'applied', 'facts', 0, 8, 1),
+               ('shop.v2', 'e4', 'applied', 'asks', 0, 8, 1);
+             INSERT INTO timers VALUES ('deadline', 'o2', 5000), ('deadline', 'o3', 6000);",
+        )
+        .await?;
+
+        let carried = carry_over(&live, &next, "shop", "shop.v2", &["asks".to_owned()]).await?;
+
+        assert_eq!(
+            rows(
+                &next,
+                "SELECT consumer_group, topic, next_offset FROM consumer_offsets ORDER BY topic"
+            )
+            .await?,
+            ["shop asks 5", "shop facts 9"],
+            "its own position on the facts, the live one where the service reacts"
+        );
+        assert_eq!(
+            rows(
+                &next,
+                "SELECT consumer_group, event_id FROM consumer_processed ORDER BY event_id"
+            )
+            .await?,
+            ["shop e1", "shop e2", "shop e3"],
+            "e4 was folded as a fact but never reacted to: the service reacts to it next"
+        );
+        assert_eq!(
+            rows(
+                &next,
+                "SELECT idempotency_key, status FROM idempotency_keys"
+            )
+            .await?,
+            ["k1 201"]
+        );
+        assert_eq!(
+            rows(&next, "SELECT id, due_at FROM timers ORDER BY id").await?,
+            ["o1 1000", "o2 2000", "o3 6000"],
+            "the live due times win"
+        );
+        assert_eq!(carried["consumer_offsets"], 1);
+        assert_eq!(carried["consumer_processed"], 1);
+        assert_eq!(carried["timers"], 2);
+        Ok(())
+    }
+}

@@ -365,3 +365,119 @@ async fn refuse_unapplied_own_events(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::db::Engine;
+    use crate::on_both_engines;
+    use crate::process::Connections;
+    use crate::testing::TestDatabase;
+
+    /// A service whose state nothing is folded into: enough to see what promote refuses.
+    struct Shop;
+
+    #[derive(Debug)]
+    struct Nothing;
+
+    impl Handler for Nothing {
+        async fn handle(
+            &self,
+            _tx: &mut AnyConnection,
+            _event: &Incoming<'_>,
+        ) -> Result<(), HandlerError> {
+            Ok(())
+        }
+    }
+
+    impl ServiceState for Shop {
+        const NAME: &'static str = "shop";
+        const OWN: Topic = Topic::Orders;
+        const FACTS: &'static [Topic] = &[Topic::Orders];
+        const REACTS_TO: &'static [Topic] = &[Topic::Payments];
+        type Replay = Nothing;
+
+        fn migrations() -> Migrations {
+            Migrations::none()
+        }
+
+        fn replay(_journal: Journal) -> Nothing {
+            Nothing
+        }
+    }
+
+    fn args(url: &str) -> ServiceArgs {
+        ServiceArgs {
+            connections: Connections {
+                // Nothing listens here: a refusal must come before any broker is asked.
+                bootstrap_servers: "127.0.0.1:9".to_owned(),
+                registry_url: "http://127.0.0.1:9".to_owned(),
+                topic_prefix: String::new(),
+                kafka: Vec::new(),
+            },
+            database_url: Some(url.to_owned()),
+            listen: None,
+            grace: Duration::from_secs(1),
+            session_timeout: Duration::from_secs(6),
+            fetch_wait: Duration::from_millis(100),
+        }
+    }
+
+    async fn refusal(url: &str) -> String {
+        match promote::<Shop>(&args(url), 100, |_| {}, CancellationToken::new()).await {
+            Ok(promoted) => panic!("promoted {promoted:?}"),
+            Err(error) => format!("{error:#}"),
+        }
+    }
+
+    #[test]
+    fn the_running_service_reads_its_facts_and_what_it_reacts_to_once_each() {
+        assert_eq!(Shop::consumed(), [Topic::Orders, Topic::Payments]);
+    }
+
+    on_both_engines!(a_swap_is_refused_while_the_service_runs_or_has_not_published_everything);
+    async fn a_swap_is_refused_while_the_service_runs_or_has_not_published_everything(
+        engine: Engine,
+    ) -> anyhow::Result<()> {
+        let database = TestDatabase::create(engine).await?;
+        let url = &database.url;
+        let main = db::connect_component(url, Migrations::none()).await?;
+        versions::ensure_first(&main.pool, "shop", url).await?;
+
+        assert!(
+            refusal(url)
+                .await
+                .contains("no version of shop's state is being built")
+        );
+        let two = versions::begin(&main.pool, "shop", url, None).await?;
+
+        let running = WriterLock::shared(url, "shop").await?;
+        assert!(refusal(url).await.contains("shop is running"));
+        drop(running);
+
+        sqlx::query(
+            "INSERT INTO event_journal \
+             (event_id, aggregate_id, sequence, event_type, topic, event_json, occurred_at, \
+              recorded_at) VALUES ('e1', 'o1', 1, 'order.created', 'orders', '{}', 1, 1)",
+        )
+        .execute(&main.pool)
+        .await?;
+        let said = refusal(url).await;
+        assert!(
+            said.contains("shop has 1 events it has not published yet"),
+            "{said}"
+        );
+        assert_eq!(
+            versions::live(&main.pool, "shop").await?.number,
+            1,
+            "nothing was swapped"
+        );
+        assert_eq!(
+            versions::get(&main.pool, "shop", two.number).await?.state,
+            VersionState::Building
+        );
+        Ok(())
+    }
+}
