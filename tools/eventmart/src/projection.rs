@@ -8,7 +8,7 @@ use clap::{Args, Subcommand, ValueEnum};
 use eventmart_runtime::process::Connections;
 use eventmart_runtime::projection::Projection;
 use eventmart_runtime::projection::rebuild::{self, RebuildOptions};
-use eventmart_runtime::projection::versions::{self, VersionState};
+use eventmart_runtime::projection::versions::{self, Version, VersionState};
 use eventmart_runtime::service::ServiceArgs;
 
 use crate::versions::{
@@ -149,6 +149,7 @@ fn subject<P: Projection>() -> Subject {
         migrations: P::migrations,
         tables: P::TABLES,
         topics: P::TOPICS,
+        group: Version::group,
     }
 }
 

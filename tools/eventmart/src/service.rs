@@ -144,6 +144,7 @@ fn subject<S: ServiceState>() -> Subject {
         migrations: S::migrations,
         tables: STATE_TABLES,
         topics: S::FACTS,
+        group: rebuild::group,
     }
 }
 

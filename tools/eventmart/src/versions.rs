@@ -32,6 +32,8 @@ pub(crate) struct Subject {
     pub(crate) tables: &'static [Table],
     /// The topics whose positions two versions are compared at.
     pub(crate) topics: &'static [Topic],
+    /// The consumer group that holds a version's positions.
+    pub(crate) group: fn(&Version) -> String,
 }
 
 /// Whether progress goes to a terminal as a bar.
@@ -90,7 +92,7 @@ async fn positions(
 ) -> anyhow::Result<BTreeMap<(String, i32), i64>> {
     let names = args.connections.topics();
     let topics: Vec<String> = s.topics.iter().map(|t| names.name(*t)).collect();
-    Ok(consumer::stored_offsets(&db.pool, &version.group())
+    Ok(consumer::stored_offsets(&db.pool, &(s.group)(version))
         .await?
         .into_iter()
         .filter(|((topic, _), _)| topics.contains(topic))
@@ -109,11 +111,20 @@ async fn position(
 
 pub(crate) async fn list(s: &Subject, args: &ServiceArgs) -> anyhow::Result<()> {
     let (control, main_url) = open(s, args).await?;
+    // A query API records which version it serves; a service just starts on the live one.
     let served = versions::served(&control.pool, s.name).await?;
-    let mut out = format!(
-        "{:<8} {:<9} {:<7} {:>10}  {:<20} database\n",
-        "version", "state", "served", "position", "promoted"
-    );
+    let api = s.command == "projection";
+    let mut out = if api {
+        format!(
+            "{:<8} {:<9} {:<7} {:>10}  {:<20} database\n",
+            "version", "state", "served", "position", "promoted"
+        )
+    } else {
+        format!(
+            "{:<8} {:<9} {:>10}  {:<20} database\n",
+            "version", "state", "position", "promoted"
+        )
+    };
     for version in versions::list(&control.pool, s.name).await? {
         let position = match version.state {
             VersionState::Dropped => "-".to_owned(),
@@ -122,21 +133,20 @@ pub(crate) async fn list(s: &Subject, args: &ServiceArgs) -> anyhow::Result<()> 
                 position(s, args, &db, &version).await?.to_string()
             }
         };
-        out.push_str(&format!(
-            "{:<8} {:<9} {:<7} {:>10}  {:<20} {}\n",
-            version.number,
-            version.state,
-            if served == Some(version.number) {
-                "yes"
-            } else {
-                ""
-            },
-            position,
-            version.promoted_at.map_or("-".to_owned(), |t| t
-                .format("%Y-%m-%dT%H:%M:%SZ")
-                .to_string()),
-            version.database_url
-        ));
+        let promoted = version.promoted_at.map_or("-".to_owned(), |t| {
+            t.format("%Y-%m-%dT%H:%M:%SZ").to_string()
+        });
+        let served = if served == Some(version.number) {
+            "yes"
+        } else {
+            ""
+        };
+        let (number, state, url) = (version.number, version.state, &version.database_url);
+        out.push_str(&if api {
+            format!("{number:<8} {state:<9} {served:<7} {position:>10}  {promoted:<20} {url}\n")
+        } else {
+            format!("{number:<8} {state:<9} {position:>10}  {promoted:<20} {url}\n")
+        });
     }
     print(&out)
 }

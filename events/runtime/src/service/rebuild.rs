@@ -123,6 +123,16 @@ impl<H: Handler> Handler for Folding<H> {
     }
 }
 
+/// The consumer group that holds the positions of `version` of a service's state:
+/// `<service>.vN` while it is built, the service's own once it has been promoted (the running
+/// service reads on from there under its own group).
+pub fn group(version: &Version) -> String {
+    match version.state {
+        VersionState::Building => version.group(),
+        _ => version.projection.clone(),
+    }
+}
+
 fn target<S: ServiceState>() -> Target {
     Target {
         name: S::NAME,
