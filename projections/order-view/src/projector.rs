@@ -30,9 +30,6 @@ impl Handler for Projector {
         tx: &mut AnyConnection,
         events: &[Incoming<'_>],
     ) -> Result<(), (usize, HandlerError)> {
-        if let [one] = events {
-            return self.handle(tx, one).await.map_err(|e| (0, e));
-        }
         let projected: Vec<(usize, view::Projection, DateTime<Utc>)> = events
             .iter()
             .enumerate()
@@ -41,18 +38,45 @@ impl Handler for Projector {
                     .map(|p| (index, p, event.envelope().occurred_at))
             })
             .collect();
+        self.write(tx, &projected).await
+    }
+
+    async fn handle(
+        &self,
+        tx: &mut AnyConnection,
+        event: &Incoming<'_>,
+    ) -> Result<(), HandlerError> {
+        self.handle_batch(tx, std::slice::from_ref(event))
+            .await
+            .map_err(|(_, error)| error)
+    }
+}
+
+/// An order's changes in a batch: each with its event's index and time.
+type Changes<'a> = Vec<(usize, &'a Change, DateTime<Utc>)>;
+
+impl Projector {
+    /// Writes what a batch's events project to, in a few statements whatever the batch's
+    /// size: the timeline entries, then each order's changes folded (in event order) into its
+    /// row, read and written once. A failure names the first event concerned.
+    async fn write(
+        &self,
+        tx: &mut AnyConnection,
+        projected: &[(usize, view::Projection, DateTime<Utc>)],
+    ) -> Result<(), (usize, HandlerError)> {
         let Some(first) = projected.first().map(|(index, _, _)| *index) else {
             return Ok(());
         };
+        let failed = |error: store::StoreError| (first, HandlerError::from(error));
         let entries: Vec<&view::TimelineEntry> =
             projected.iter().map(|(_, p, _)| &p.entry).collect();
         store::add_all_to_timeline(tx, &entries)
             .await
-            .map_err(|e| (first, e.into()))?;
+            .map_err(failed)?;
         // Each order's changes, in event order; orders in the order they first changed.
         let mut orders: Vec<Uuid> = Vec::new();
         let mut changes: HashMap<Uuid, Changes<'_>> = HashMap::new();
-        for (index, projection, at) in &projected {
+        for (index, projection, at) in projected {
             let Some(change) = &projection.change else {
                 continue;
             };
@@ -63,69 +87,38 @@ impl Handler for Projector {
             }
             list.push((*index, change, *at));
         }
-        for order_id in orders {
-            let list = &changes[&order_id];
-            let first = list[0].0;
-            self.apply(
-                tx,
-                order_id,
-                list.iter().map(|(_, change, at)| (*change, *at)),
-            )
-            .await
-            .map_err(|e| (first, e))?;
-        }
-        Ok(())
-    }
-
-    async fn handle(
-        &self,
-        tx: &mut AnyConnection,
-        event: &Incoming<'_>,
-    ) -> Result<(), HandlerError> {
-        let Some(projection) = view::project(event.event(), event.envelope()) else {
+        if orders.is_empty() {
             return Ok(());
-        };
-        store::add_all_to_timeline(tx, &[&projection.entry]).await?;
-        let Some(change) = &projection.change else {
-            return Ok(());
-        };
-        let at = event.envelope().occurred_at;
-        self.apply(tx, projection.entry.order_id, [(change, at)])
-            .await
-    }
-}
-
-/// An order's changes in a batch: each with its event's index and time.
-type Changes<'a> = Vec<(usize, &'a Change, DateTime<Utc>)>;
-
-impl Projector {
-    /// Folds `changes` (in event order, each with its event's time) into order `order_id`'s
-    /// row and writes it once.
-    async fn apply<'c>(
-        &self,
-        tx: &mut AnyConnection,
-        order_id: Uuid,
-        changes: impl IntoIterator<Item = (&'c Change, DateTime<Utc>)>,
-    ) -> Result<(), HandlerError> {
-        let current = store::load_for_update(tx, self.engine, order_id).await?;
-        let mut next = current.clone();
-        for (change, at) in changes {
-            next = Some(OrderView::fold(next, order_id, change, at));
         }
-        let Some(next) = next else { return Ok(()) };
-        match current {
-            None => {
-                if !store::insert(tx, &next).await? {
-                    // Another partition's event about the same order got there first: apply
-                    // these again on top of it.
-                    return Err(HandlerError::transient(format!(
-                        "order {order_id} was added to the view concurrently"
-                    )));
-                }
+        let mut current = store::load_all_for_update(tx, self.engine, &orders)
+            .await
+            .map_err(failed)?;
+        let (mut added, mut changed) = (Vec::new(), Vec::new());
+        for order_id in &orders {
+            let list = &changes[order_id];
+            let before = current.remove(order_id);
+            let mut next = before.clone();
+            for (_, change, at) in list {
+                next = Some(OrderView::fold(next, *order_id, change, *at));
             }
-            Some(current) if current != next => store::update(tx, &next).await?,
-            Some(_) => {}
+            match (before, next) {
+                (None, Some(next)) => added.push((list[0].0, next)),
+                (Some(before), Some(next)) if before != next => changed.push(next),
+                _ => {}
+            }
         }
+        let new: Vec<&OrderView> = added.iter().map(|(_, view)| view).collect();
+        let inserted = store::insert_all(tx, &new).await.map_err(failed)?;
+        if inserted < new.len() {
+            // Another partition's event about one of these orders got there first: apply
+            // them again on top of it.
+            return Err((
+                added[0].0,
+                HandlerError::transient("an order was added to the view concurrently"),
+            ));
+        }
+        let changed: Vec<&OrderView> = changed.iter().collect();
+        store::update_all(tx, &changed).await.map_err(failed)?;
         Ok(())
     }
 }

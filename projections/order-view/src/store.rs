@@ -3,6 +3,8 @@
 //! inside the consumer's transaction; the API reads them. The same SQL runs on SQLite and
 //! PostgreSQL.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use eventmart_events::orders::OrderLine;
 use eventmart_events::{Currency, Money};
@@ -95,21 +97,131 @@ pub(crate) async fn add_all_to_timeline(
     Ok(())
 }
 
-/// Order `order_id`'s view, if it has one. On PostgreSQL the row stays locked until `tx`
-/// ends, so that a concurrent change of the same order waits for this one (on SQLite the
-/// transaction holds the only connection, which serialises every writer anyway).
-pub(crate) async fn load_for_update(
+/// The views of `order_ids` that exist, in one statement whatever their number (the ids
+/// travel as one value, so that the statement is prepared once and planned as an index
+/// lookup per id). On PostgreSQL the rows stay locked until `tx` ends, so that a concurrent
+/// change of the same orders waits for this one (on SQLite the transaction holds the only
+/// connection, which serialises every writer anyway).
+pub(crate) async fn load_all_for_update(
     tx: &mut AnyConnection,
     engine: Engine,
-    order_id: Uuid,
-) -> Result<Option<OrderView>, StoreError> {
-    let lock = engine.for_update();
-    let sql = format!("SELECT {VIEW_COLUMNS} FROM order_view WHERE order_id = $1{lock}");
-    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(order_id.to_string())
-        .fetch_optional(tx)
-        .await?;
-    row.as_ref().map(decode_view).transpose()
+    order_ids: &[Uuid],
+) -> Result<HashMap<Uuid, OrderView>, StoreError> {
+    let ids: Vec<String> = order_ids.iter().map(Uuid::to_string).collect();
+    let (sql, ids) = match engine {
+        Engine::Postgres => (
+            format!(
+                "SELECT {VIEW_COLUMNS} FROM order_view \
+                 WHERE order_id = ANY(string_to_array($1, ',')) FOR UPDATE"
+            ),
+            ids.join(","),
+        ),
+        Engine::Sqlite => (
+            format!(
+                "SELECT {VIEW_COLUMNS} FROM order_view \
+                 WHERE order_id IN (SELECT value FROM json_each($1))"
+            ),
+            serde_json::to_string(&ids).unwrap_or_default(),
+        ),
+    };
+    let mut out = HashMap::with_capacity(order_ids.len());
+    for row in sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(ids)
+        .fetch_all(&mut *tx)
+        .await?
+    {
+        let view = decode_view(&row)?;
+        out.insert(view.order_id, view);
+    }
+    Ok(out)
+}
+
+/// Stores each of `views` as a new row, up to 64 a statement; returns how many were new
+/// (fewer than `views` when another transaction inserted some since this one looked).
+pub(crate) async fn insert_all(
+    tx: &mut AnyConnection,
+    views: &[&OrderView],
+) -> Result<usize, StoreError> {
+    let mut inserted = 0;
+    for chunk in pieces(views) {
+        let sql = format!(
+            "INSERT INTO order_view ({VIEW_COLUMNS}) VALUES {} ON CONFLICT (order_id) DO NOTHING",
+            rows(chunk.len(), 10)
+        );
+        inserted += bind_all(sqlx::query(sqlx::AssertSqlSafe(sql)), chunk)?
+            .execute(&mut *tx)
+            .await?
+            .rows_affected() as usize;
+    }
+    Ok(inserted)
+}
+
+/// Overwrites the rows of `views` (which exist, locked by this transaction), up to 64 a
+/// statement.
+pub(crate) async fn update_all(
+    tx: &mut AnyConnection,
+    views: &[&OrderView],
+) -> Result<(), StoreError> {
+    for chunk in pieces(views) {
+        let sql = format!(
+            "INSERT INTO order_view ({VIEW_COLUMNS}) VALUES {} ON CONFLICT (order_id) DO UPDATE \
+             SET user_id = excluded.user_id, status = excluded.status, \
+             reason = excluded.reason, total_cents = excluded.total_cents, \
+             currency = excluded.currency, payment_id = excluded.payment_id, \
+             lines = excluded.lines, created_at = excluded.created_at, \
+             updated_at = excluded.updated_at",
+            rows(chunk.len(), 10)
+        );
+        bind_all(sqlx::query(sqlx::AssertSqlSafe(sql)), chunk)?
+            .execute(&mut *tx)
+            .await?;
+    }
+    Ok(())
+}
+
+/// `views` in pieces of 64 rows, the rest in powers of two: a handful of statement texts,
+/// each prepared once per connection, whatever the batch's size.
+fn pieces<'a, 'v>(views: &'a [&'v OrderView]) -> Vec<&'a [&'v OrderView]> {
+    let mut out = Vec::new();
+    let mut rest = views;
+    while !rest.is_empty() {
+        let size = if rest.len() >= 64 {
+            64
+        } else {
+            1 << rest.len().ilog2()
+        };
+        let (piece, tail) = rest.split_at(size);
+        out.push(piece);
+        rest = tail;
+    }
+    out
+}
+
+/// `$from+1, …` for `n` values, numbered after `skip` earlier ones.
+fn placeholders(n: usize, from: usize, skip: usize) -> String {
+    (0..n)
+        .map(|i| format!("${}", skip + from + i))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `(…), (…)` for `n` rows of `width` values each.
+fn rows(n: usize, width: usize) -> String {
+    (0..n)
+        .map(|i| format!("({})", placeholders(width, 1, i * width)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Binds every view's columns in [`VIEW_COLUMNS`] order.
+fn bind_all<'q>(
+    mut query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
+    views: &[&OrderView],
+) -> Result<sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>, StoreError> {
+    for view in views {
+        query = Columns::of(view)?.bind(query);
+    }
+    Ok(query)
 }
 
 /// Order `order_id`'s view, if it has one.
@@ -123,34 +235,6 @@ pub(crate) async fn load(
         .fetch_optional(conn)
         .await?;
     row.as_ref().map(decode_view).transpose()
-}
-
-/// Stores `view` as a new row; `false` if the order has a row already (another transaction
-/// inserted it since this one looked).
-pub(crate) async fn insert(tx: &mut AnyConnection, view: &OrderView) -> Result<bool, StoreError> {
-    let row = Columns::of(view)?;
-    let sql = format!(
-        "INSERT INTO order_view ({VIEW_COLUMNS}) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
-         ON CONFLICT (order_id) DO NOTHING"
-    );
-    let done = row
-        .bind(sqlx::query(sqlx::AssertSqlSafe(sql)))
-        .execute(tx)
-        .await?;
-    Ok(done.rows_affected() == 1)
-}
-
-/// Overwrites the order's row with `view`.
-pub(crate) async fn update(tx: &mut AnyConnection, view: &OrderView) -> Result<(), StoreError> {
-    let row = Columns::of(view)?;
-    let query = sqlx::query(
-        "UPDATE order_view SET user_id = $2, status = $3, reason = $4, total_cents = $5, \
-         currency = $6, payment_id = $7, lines = $8, created_at = $9, updated_at = $10 \
-         WHERE order_id = $1",
-    );
-    row.bind(query).execute(tx).await?;
-    Ok(())
 }
 
 /// Order `order_id`'s timeline, by `occurred_at` then event id.
