@@ -12,7 +12,8 @@ use eventmart_runtime::projection::versions::{self, Version, VersionState};
 use eventmart_runtime::service::ServiceArgs;
 
 use crate::versions::{
-    Display, Subject, args, checksum_of, list, on_terminal, open, parse_time, verify,
+    Compare, Display, Subject, Which, args, checksum_of, list, on_terminal, open, parse_time,
+    verify,
 };
 
 /// The read models this tool knows.
@@ -77,29 +78,15 @@ pub(crate) enum ProjectionCommand {
     Verify {
         #[command(flatten)]
         target: Target,
-        /// One version (default: the live one).
-        #[arg(long)]
-        left: Option<i64>,
-        /// The other (default: the newest other version that is not dropped).
-        #[arg(long)]
-        right: Option<i64>,
-        /// How long to wait for both versions to reach the same position first.
-        #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
-        wait: Duration,
-        /// Differing rows to print per table.
-        #[arg(long, default_value_t = 10)]
-        show: usize,
+        #[command(flatten)]
+        compare: Compare,
     },
     /// Print a version's position and the content checksum of each of its tables.
     Checksum {
         #[command(flatten)]
         target: Target,
-        /// The version (default: the live one).
-        #[arg(long)]
-        version: Option<i64>,
-        /// Print JSON.
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        which: Which,
     },
     /// Make a version live (the running query API switches to it once it has caught up):
     /// how to roll back to a retired version.
@@ -175,28 +162,12 @@ async fn on<P: Projection>(conn: &Connections, command: ProjectionCommand) -> an
             let args = args(conn, target.database_url, Some(fetch_wait));
             run_rebuild::<P>(&args, &options, plain).await
         }
-        ProjectionCommand::Verify {
-            target,
-            left,
-            right,
-            wait,
-            show,
-        } => {
-            verify(
-                s,
-                &args(conn, target.database_url, None),
-                left,
-                right,
-                wait,
-                show,
-            )
-            .await
+        ProjectionCommand::Verify { target, compare } => {
+            verify(s, &args(conn, target.database_url, None), &compare).await
         }
-        ProjectionCommand::Checksum {
-            target,
-            version,
-            json,
-        } => checksum_of(s, &args(conn, target.database_url, None), version, json).await,
+        ProjectionCommand::Checksum { target, which } => {
+            checksum_of(s, &args(conn, target.database_url, None), &which).await
+        }
         ProjectionCommand::Promote { target, version } => {
             let (control, _) = open(s, &args(conn, target.database_url, None)).await?;
             let promoted = versions::get(&control.pool, P::NAME, version).await?;

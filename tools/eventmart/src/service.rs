@@ -10,7 +10,9 @@ use eventmart_runtime::projection::versions;
 use eventmart_runtime::service::ServiceArgs;
 use eventmart_runtime::service::rebuild::{self, STATE_TABLES, ServiceState};
 
-use crate::versions::{Display, Subject, args, checksum_of, list, on_terminal, open, verify};
+use crate::versions::{
+    Compare, Display, Subject, Which, args, checksum_of, list, on_terminal, open, verify,
+};
 
 /// The services whose state this tool rebuilds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -74,29 +76,15 @@ pub(crate) enum ServiceCommand {
     Verify {
         #[command(flatten)]
         target: Target,
-        /// One version (default: the live one).
-        #[arg(long)]
-        left: Option<i64>,
-        /// The other (default: the newest other version that is not dropped).
-        #[arg(long)]
-        right: Option<i64>,
-        /// How long to wait for both versions to reach the same position first.
-        #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
-        wait: Duration,
-        /// Differing rows to print per table.
-        #[arg(long, default_value_t = 10)]
-        show: usize,
+        #[command(flatten)]
+        compare: Compare,
     },
     /// Print a version's position and the content checksum of each of its state tables.
     Checksum {
         #[command(flatten)]
         target: Target,
-        /// The version (default: the live one).
-        #[arg(long)]
-        version: Option<i64>,
-        /// Print JSON.
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        which: Which,
     },
     /// Swap the version being built in for the live one. Every instance of the service must
     /// be stopped (and have published what it appended); the new version catches up first,
@@ -156,28 +144,12 @@ async fn on<S: ServiceState>(conn: &Connections, command: ServiceCommand) -> any
             let args = args(conn, target.database_url, Some(pace.fetch_wait));
             build::<S>(&args, &pace).await
         }
-        ServiceCommand::Verify {
-            target,
-            left,
-            right,
-            wait,
-            show,
-        } => {
-            verify(
-                s,
-                &args(conn, target.database_url, None),
-                left,
-                right,
-                wait,
-                show,
-            )
-            .await
+        ServiceCommand::Verify { target, compare } => {
+            verify(s, &args(conn, target.database_url, None), &compare).await
         }
-        ServiceCommand::Checksum {
-            target,
-            version,
-            json,
-        } => checksum_of(s, &args(conn, target.database_url, None), version, json).await,
+        ServiceCommand::Checksum { target, which } => {
+            checksum_of(s, &args(conn, target.database_url, None), &which).await
+        }
         ServiceCommand::Promote { target, pace } => {
             let args = args(conn, target.database_url, Some(pace.fetch_wait));
             promote::<S>(&args, &pace).await

@@ -36,6 +36,34 @@ pub(crate) struct Subject {
     pub(crate) group: fn(&Version) -> String,
 }
 
+/// Which two versions `verify` compares, and how.
+#[derive(Debug, Clone, Copy, clap::Args)]
+pub(crate) struct Compare {
+    /// One version (default: the live one).
+    #[arg(long)]
+    left: Option<i64>,
+    /// The other (default: the newest other version that is not dropped).
+    #[arg(long)]
+    right: Option<i64>,
+    /// How long to wait for both versions to reach the same position first.
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    wait: Duration,
+    /// Differing rows to print per table.
+    #[arg(long, default_value_t = 10)]
+    show: usize,
+}
+
+/// Which version `checksum` reads, and how it prints.
+#[derive(Debug, Clone, Copy, clap::Args)]
+pub(crate) struct Which {
+    /// The version (default: the live one).
+    #[arg(long)]
+    version: Option<i64>,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+}
+
 /// Whether progress goes to a terminal as a bar.
 pub(crate) fn on_terminal(plain: bool) -> bool {
     !plain && std::io::stderr().is_terminal()
@@ -226,11 +254,14 @@ impl Display {
 pub(crate) async fn verify(
     s: &Subject,
     args: &ServiceArgs,
-    left: Option<i64>,
-    right: Option<i64>,
-    wait: Duration,
-    show: usize,
+    compare: &Compare,
 ) -> anyhow::Result<()> {
+    let Compare {
+        left,
+        right,
+        wait,
+        show,
+    } = *compare;
     let (control, main_url) = open(s, args).await?;
     let all = versions::list(&control.pool, s.name).await?;
     let left = match left {
@@ -329,9 +360,9 @@ fn short(sum: &TableSum) -> &str {
 pub(crate) async fn checksum_of(
     s: &Subject,
     args: &ServiceArgs,
-    version: Option<i64>,
-    json: bool,
+    which: &Which,
 ) -> anyhow::Result<()> {
+    let Which { version, json } = *which;
     let (control, main_url) = open(s, args).await?;
     let version = match version {
         Some(n) => versions::get(&control.pool, s.name, n).await?,
