@@ -68,6 +68,25 @@ impl Connections {
     pub fn topics(&self) -> eventmart_events::Topics {
         eventmart_events::Topics::new(&self.topic_prefix)
     }
+
+    /// Waits (up to a minute) until the broker answers, then makes sure every topic and its
+    /// dead-letter topic exist: what a component does before it reads or writes a topic.
+    pub async fn provision(&self) -> Result<(), crate::kafka::ProvisionError> {
+        crate::kafka::wait_for_broker(
+            &self.bootstrap_servers,
+            &self.kafka,
+            std::time::Duration::from_secs(60),
+        )
+        .await?;
+        crate::kafka::provision_topics(
+            &self.bootstrap_servers,
+            &self.kafka,
+            &self.topics().all(),
+            &crate::kafka::TopicLayout::default(),
+        )
+        .await?;
+        Ok(())
+    }
 }
 
 fn parse_setting(s: &str) -> Result<(String, String), String> {

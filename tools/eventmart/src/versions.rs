@@ -95,22 +95,6 @@ pub(crate) async fn open(s: &Subject, args: &ServiceArgs) -> anyhow::Result<(Db,
     Ok((control, url))
 }
 
-/// A version's database (the main one for version 1).
-async fn open_version(
-    s: &Subject,
-    control: &Db,
-    main_url: &str,
-    version: &Version,
-) -> anyhow::Result<Db> {
-    if version.state == VersionState::Dropped {
-        bail!("{} version {} has been dropped", s.name, version.number);
-    }
-    if version.database_url == main_url {
-        return Ok(control.clone());
-    }
-    Ok(db::connect_component(&version.database_url, (s.migrations)()).await?)
-}
-
 /// Where a version stands in each partition of the subject's topics.
 async fn positions(
     s: &Subject,
@@ -157,7 +141,7 @@ pub(crate) async fn list(s: &Subject, args: &ServiceArgs) -> anyhow::Result<()> 
         let position = match version.state {
             VersionState::Dropped => "-".to_owned(),
             _ => {
-                let db = open_version(s, &control, &main_url, &version).await?;
+                let db = versions::open(&control, &main_url, &version, s.migrations).await?;
                 position(s, args, &db, &version).await?.to_string()
             }
         };
@@ -285,8 +269,8 @@ pub(crate) async fn verify(
             })?,
     };
     let (a, b) = (
-        open_version(s, &control, &main_url, &left).await?,
-        open_version(s, &control, &main_url, &right).await?,
+        versions::open(&control, &main_url, &left, s.migrations).await?,
+        versions::open(&control, &main_url, &right, s.migrations).await?,
     );
     let until = Instant::now() + wait;
     let (pa, pb) = loop {
@@ -368,7 +352,7 @@ pub(crate) async fn checksum_of(
         Some(n) => versions::get(&control.pool, s.name, n).await?,
         None => versions::live(&control.pool, s.name).await?,
     };
-    let db = open_version(s, &control, &main_url, &version).await?;
+    let db = versions::open(&control, &main_url, &version, s.migrations).await?;
     let position = position(s, args, &db, &version).await?;
     let sums = checksum::checksums(&db, s.tables).await?;
     let mut out = String::new();

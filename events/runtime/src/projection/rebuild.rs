@@ -27,7 +27,7 @@ use super::Projection;
 use super::versions::{self, Version};
 use crate::consumer::{self, Consumer, ConsumerConfig, Handler};
 use crate::db::{self, Db, Migrations};
-use crate::kafka::{self, TopicLayout};
+use crate::kafka;
 use crate::metrics::Metrics;
 use crate::service::ServiceArgs;
 
@@ -186,19 +186,7 @@ pub async fn rebuild_with<H: Handler>(
         .await
         .with_context(|| format!("opening {}", version.database_url))?;
     let connections = &args.connections;
-    kafka::wait_for_broker(
-        &connections.bootstrap_servers,
-        &connections.kafka,
-        Duration::from_secs(60),
-    )
-    .await?;
-    kafka::provision_topics(
-        &connections.bootstrap_servers,
-        &connections.kafka,
-        &connections.topics().all(),
-        &TopicLayout::default(),
-    )
-    .await?;
+    connections.provision().await?;
     let topics: Vec<String> = target
         .topics
         .iter()

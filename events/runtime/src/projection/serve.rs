@@ -22,7 +22,7 @@ use super::versions::{self, Version};
 use super::{Current, LiveDb, Projection};
 use crate::consumer::{self, Consumer, ConsumerConfig};
 use crate::db::{self, Db};
-use crate::kafka::{self, TopicLayout};
+use crate::kafka;
 use crate::metrics::Metrics;
 use crate::process::{self, Readiness};
 use crate::service::ServiceArgs;
@@ -50,19 +50,7 @@ pub async fn serve<P: Projection>(
         .with_context(|| format!("opening the {} database", P::NAME))?;
     versions::ensure_first(&control.pool, P::NAME, &main_url).await?;
     let connections = &args.connections;
-    kafka::wait_for_broker(
-        &connections.bootstrap_servers,
-        &connections.kafka,
-        Duration::from_secs(60),
-    )
-    .await?;
-    kafka::provision_topics(
-        &connections.bootstrap_servers,
-        &connections.kafka,
-        &connections.topics().all(),
-        &TopicLayout::default(),
-    )
-    .await?;
+    connections.provision().await?;
     let follower = Follower {
         args: args.clone(),
         codec: Codec::new(&connections.registry_url),
@@ -125,12 +113,7 @@ impl Following {
 impl Follower {
     /// Opens `version`'s database (the control database itself for the main one).
     async fn open<P: Projection>(&self, version: &Version) -> anyhow::Result<Db> {
-        if version.database_url == self.main_url {
-            return Ok(self.control.clone());
-        }
-        db::connect_component(&version.database_url, P::migrations())
-            .await
-            .with_context(|| format!("opening {} version {}'s database", P::NAME, version.number))
+        versions::open(&self.control, &self.main_url, version, P::migrations).await
     }
 
     /// Starts a consumer that keeps `version` (in `db`) up to date until stopped or

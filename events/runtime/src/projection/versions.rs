@@ -12,7 +12,7 @@ use sqlx::any::AnyRow;
 use sqlx::{AnyPool, Connection, Row};
 
 use super::Table;
-use crate::db::Engine;
+use crate::db::{self, Db, Engine, Migrations};
 
 /// Where a version stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -308,6 +308,34 @@ pub async fn mark_served(pool: &AnyPool, projection: &str, number: i64) -> anyho
     .execute(pool)
     .await?;
     Ok(())
+}
+
+/// The database of `version`: `main` itself (opened on `main_url`) for the version that
+/// lives there, so that one pool writes it; else its own, opened and migrated.
+pub async fn open(
+    main: &Db,
+    main_url: &str,
+    version: &Version,
+    migrations: fn() -> Migrations,
+) -> anyhow::Result<Db> {
+    if version.state == VersionState::Dropped {
+        bail!(
+            "{} version {} has been dropped",
+            version.projection,
+            version.number
+        );
+    }
+    if version.database_url == main_url {
+        return Ok(main.clone());
+    }
+    db::connect_component(&version.database_url, migrations())
+        .await
+        .with_context(|| {
+            format!(
+                "opening {} version {}'s database",
+                version.projection, version.number
+            )
+        })
 }
 
 /// The database URL of version `number` derived from the main one: `var/x.db` →

@@ -3,7 +3,7 @@
 //! its API with `/health/*` and `/metrics`, all under one shutdown token.
 //!
 //! ```ignore
-//! let mut service = Service::start("orders", &config.service, migrations(), shutdown).await?;
+//! let mut service = Service::start("orders", &config.service, Migrations::none, shutdown).await?;
 //! service.consume(&[Topic::Orders, Topic::Inventory], Reactions::new(&service));
 //! service.timers("order_deadline", Duration::from_millis(200), Deadlines::new(&service));
 //! service.serve(listener, api::router(&service)).await
@@ -32,7 +32,7 @@ use tokio_util::sync::CancellationToken;
 use crate::consumer::{Consumer, ConsumerConfig, Handler};
 use crate::db::{self, Db, Migrations};
 use crate::journal::{Journal, Relay, RelayConfig};
-use crate::kafka::{self, TopicLayout};
+use crate::kafka;
 use crate::metrics::Metrics;
 use crate::process::{self, Connections, Readiness};
 use crate::projection::versions;
@@ -125,32 +125,18 @@ impl Service {
             .with_context(|| format!("opening the {name} database"))?;
         versions::ensure_first(&main.pool, name, &url).await?;
         let live = versions::live(&main.pool, name).await?;
-        let db = if live.number == 1 {
-            main
-        } else {
+        let db = versions::open(&main, &url, &live, migrations).await?;
+        if live.database_url != url {
             tracing::info!(
                 service = name,
                 version = live.number,
                 "running on a rebuilt state"
             );
             main.pool.close().await;
-            rebuild::open(&live, migrations).await?
-        };
+        }
         let connections = &args.connections;
         let topics = connections.topics();
-        kafka::wait_for_broker(
-            &connections.bootstrap_servers,
-            &connections.kafka,
-            Duration::from_secs(60),
-        )
-        .await?;
-        kafka::provision_topics(
-            &connections.bootstrap_servers,
-            &connections.kafka,
-            &topics.all(),
-            &TopicLayout::default(),
-        )
-        .await?;
+        connections.provision().await?;
         let codec = Codec::new(&connections.registry_url);
         let metrics = Metrics::new();
         let journal = Journal::new(db.clone(), topics.clone());

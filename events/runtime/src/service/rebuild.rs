@@ -212,7 +212,7 @@ pub async fn promote<S: ServiceState>(
             "no version of {name}'s state is being built; run `eventmart service rebuild {name}` first"
         );
     };
-    let live_db = open(&live, S::migrations).await?;
+    let live_db = versions::open(&control, &main_url, &live, S::migrations).await?;
     let unpublished = crate::journal::Journal::new(live_db.clone(), args.connections.topics())
         .unpublished()
         .await?;
@@ -222,7 +222,7 @@ pub async fn promote<S: ServiceState>(
              publishes them, stop it, and promote again"
         );
     }
-    let next_db = open(&next, S::migrations).await?;
+    let next_db = versions::open(&control, &main_url, &next, S::migrations).await?;
     let before = consumer::stored_offsets(&next_db.pool, &next.group()).await?;
 
     let outcome = rebuild::<S>(args, batch_max, progress, shutdown.clone()).await?;
@@ -246,25 +246,6 @@ pub async fn promote<S: ServiceState>(
         caught_up: outcome.records,
         carried,
     })
-}
-
-/// Opens `version`'s database.
-pub async fn open(version: &Version, migrations: fn() -> Migrations) -> anyhow::Result<Db> {
-    if version.state == VersionState::Dropped {
-        bail!(
-            "{} version {} has been dropped",
-            version.projection,
-            version.number
-        );
-    }
-    db::connect_component(&version.database_url, migrations())
-        .await
-        .with_context(|| {
-            format!(
-                "opening {} version {}'s database",
-                version.projection, version.number
-            )
-        })
 }
 
 /// The records of `topics` that `group` dead-lettered, with when: its live state never
