@@ -133,13 +133,7 @@ impl Journal {
         event: &Event,
         envelope: &Envelope,
     ) -> Result<(), AppendError> {
-        let known: Option<i64> =
-            sqlx::query_scalar("SELECT position FROM event_journal WHERE event_id = $1")
-                .bind(envelope.event_id.to_string())
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(AppendError::Database)?;
-        if known.is_some() {
+        if read::contains(tx, envelope.event_id).await? {
             return Ok(());
         }
         append::append(
@@ -179,12 +173,7 @@ impl Journal {
         conn: &mut AnyConnection,
         event_id: Uuid,
     ) -> Result<bool, ReadError> {
-        let found: Option<i64> =
-            sqlx::query_scalar("SELECT position FROM event_journal WHERE event_id = $1")
-                .bind(event_id.to_string())
-                .fetch_optional(&mut *conn)
-                .await?;
-        Ok(found.is_some())
+        Ok(read::contains(conn, event_id).await?)
     }
 
     /// How many committed events the broker has not acknowledged yet.

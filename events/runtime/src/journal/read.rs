@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use eventmart_events::codec::{RawRecord, decode_json};
 use eventmart_events::{Envelope, Event};
 use sqlx::{AnyConnection, AnyPool, Row};
+use uuid::Uuid;
 
 use super::append::to_i64;
 
@@ -97,6 +98,19 @@ pub(super) async fn version(
             .fetch_one(&mut *conn)
             .await?;
     Ok(version.map_or(0, to_u64))
+}
+
+/// Whether the journal holds the event `event_id`.
+pub(super) async fn contains(
+    conn: &mut AnyConnection,
+    event_id: Uuid,
+) -> Result<bool, sqlx::Error> {
+    let found: Option<i64> =
+        sqlx::query_scalar("SELECT position FROM event_journal WHERE event_id = $1")
+            .bind(event_id.to_string())
+            .fetch_optional(conn)
+            .await?;
+    Ok(found.is_some())
 }
 
 pub(super) async fn unpublished(pool: &AnyPool) -> Result<u64, sqlx::Error> {

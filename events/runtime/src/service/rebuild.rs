@@ -23,7 +23,6 @@
 //! Not here: which topics and folds a service has (each service's `replay` module).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use eventmart_events::{Topic, Topics};
@@ -96,7 +95,8 @@ struct Folding<H> {
     inner: H,
     journal: Journal,
     own: String,
-    refused: Arc<BTreeSet<(String, i32, i64)>>,
+    /// By topic: the (partition, offset) of each record the live group dead-lettered.
+    refused: BTreeMap<String, BTreeSet<(i32, i64)>>,
 }
 
 impl<H: Handler> Handler for Folding<H> {
@@ -105,8 +105,11 @@ impl<H: Handler> Handler for Folding<H> {
         tx: &mut AnyConnection,
         event: &Incoming<'_>,
     ) -> Result<(), HandlerError> {
-        let at = (event.topic.to_owned(), event.partition, event.offset);
-        if self.refused.contains(&at) {
+        if self
+            .refused
+            .get(event.topic)
+            .is_some_and(|at| at.contains(&(event.partition, event.offset)))
+        {
             return Ok(());
         }
         self.inner.handle(tx, event).await?;
@@ -150,12 +153,13 @@ pub async fn rebuild<S: ServiceState>(
     progress: impl FnMut(&Progress),
     shutdown: CancellationToken,
 ) -> anyhow::Result<Outcome> {
-    let refused = Arc::new(
-        dead_lettered(args, S::NAME, S::FACTS)
-            .await?
-            .into_keys()
-            .collect(),
-    );
+    let mut refused: BTreeMap<String, BTreeSet<(i32, i64)>> = BTreeMap::new();
+    for (topic, partition, offset) in dead_lettered(args, S::NAME, S::FACTS).await?.into_keys() {
+        refused
+            .entry(topic)
+            .or_default()
+            .insert((partition, offset));
+    }
     let options = RebuildOptions {
         from: None,
         promote: false,
@@ -164,11 +168,14 @@ pub async fn rebuild<S: ServiceState>(
     };
     projection_rebuild::rebuild_with(
         &target::<S>(),
-        |db: &Db, topics: &Topics| Folding {
-            inner: S::replay(Journal::new(db.clone(), topics.clone())),
-            journal: Journal::new(db.clone(), topics.clone()),
-            own: topics.name(S::OWN),
-            refused,
+        |db: &Db, topics: &Topics| {
+            let journal = Journal::new(db.clone(), topics.clone());
+            Folding {
+                inner: S::replay(journal.clone()),
+                journal,
+                own: topics.name(S::OWN),
+                refused,
+            }
         },
         args,
         &options,
@@ -213,7 +220,7 @@ pub async fn promote<S: ServiceState>(
         );
     };
     let live_db = versions::open(&control, &main_url, &live, S::migrations).await?;
-    let unpublished = crate::journal::Journal::new(live_db.clone(), args.connections.topics())
+    let unpublished = Journal::new(live_db.clone(), args.connections.topics())
         .unpublished()
         .await?;
     if unpublished > 0 {
@@ -232,7 +239,7 @@ pub async fn promote<S: ServiceState>(
             next.number
         );
     }
-    refuse_late_dead_letters(args, &next, &before).await?;
+    refuse_late_dead_letters(args, &next, S::FACTS, &before).await?;
     let topics = args.connections.topics();
     refuse_unapplied_own_events(&live_db, &next_db, &next, name, &topics.name(S::OWN)).await?;
 
@@ -280,18 +287,12 @@ async fn dead_lettered(
 async fn refuse_late_dead_letters(
     args: &ServiceArgs,
     version: &Version,
+    facts: &[Topic],
     before: &BTreeMap<(String, i32), i64>,
 ) -> anyhow::Result<()> {
     let name = &version.projection;
-    let topics = args.connections.topics();
-    let facts: Vec<Topic> = before
-        .keys()
-        .filter_map(|(topic, _)| topics.topic_of(topic))
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .collect();
     let started = version.created_at;
-    for ((topic, partition, offset), failed_at) in dead_lettered(args, name, &facts).await? {
+    for ((topic, partition, offset), failed_at) in dead_lettered(args, name, facts).await? {
         let late = failed_at
             .and_then(|t| chrono::DateTime::parse_from_rfc3339(&t).ok())
             .is_none_or(|t| t >= started);
