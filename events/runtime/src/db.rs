@@ -100,6 +100,20 @@ pub fn runtime_migrations() -> Migrations {
     Migrations { sqlite, postgres }
 }
 
+/// The placeholders of a multi-row `VALUES` list: `($1, $2), ($3, $4)` for 2 rows of width
+/// 2, numbered from `$1`; the same text on both engines.
+pub fn values_rows(rows: usize, width: usize) -> String {
+    (0..rows)
+        .map(|row| {
+            let values: Vec<String> = (1..=width)
+                .map(|i| format!("${}", row * width + i))
+                .collect();
+            format!("({})", values.join(", "))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// Opens a service's or projector's database: the runtime's tables, then the component's own
 /// `migrations`.
 pub async fn connect_component(url: &str, mut migrations: Migrations) -> Result<Db, DbError> {
@@ -227,6 +241,12 @@ fn sqlite_url(url: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn values_rows_number_every_value_once_row_after_row() {
+        assert_eq!(super::values_rows(2, 3), "($1, $2, $3), ($4, $5, $6)");
+        assert_eq!(super::values_rows(1, 1), "($1)");
+    }
+
     use super::*;
 
     #[test]

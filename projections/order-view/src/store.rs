@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use eventmart_events::orders::OrderLine;
 use eventmart_events::{Currency, Money};
 use eventmart_runtime::consumer::HandlerError;
-use eventmart_runtime::db::Engine;
+use eventmart_runtime::db::{self, Engine};
 use eventmart_runtime::query::QueryError;
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
@@ -55,32 +55,18 @@ impl From<StoreError> for HandlerError {
 const VIEW_COLUMNS: &str = "order_id, user_id, status, reason, total_cents, currency, \
                             payment_id, lines, created_at, updated_at";
 
-/// Adds each of `entries` to its order's timeline unless it is there already, a hundred
-/// rows a statement.
+/// Adds each of `entries` to its order's timeline unless it is there already, up to 64 rows
+/// a statement.
 pub(crate) async fn add_all_to_timeline(
     tx: &mut AnyConnection,
     entries: &[&TimelineEntry],
 ) -> Result<(), StoreError> {
-    for chunk in entries.chunks(100) {
-        let rows: Vec<String> = (0..chunk.len())
-            .map(|i| {
-                let n = i * 6;
-                format!(
-                    "(${}, ${}, ${}, ${}, ${}, ${})",
-                    n + 1,
-                    n + 2,
-                    n + 3,
-                    n + 4,
-                    n + 5,
-                    n + 6
-                )
-            })
-            .collect();
+    for chunk in pieces(entries) {
         let sql = format!(
             "INSERT INTO order_timeline \
              (order_id, event_id, event_type, step, service, occurred_at) VALUES {} \
              ON CONFLICT (order_id, event_id) DO NOTHING",
-            rows.join(", ")
+            db::values_rows(chunk.len(), 6)
         );
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
         for entry in chunk {
@@ -146,7 +132,7 @@ pub(crate) async fn insert_all(
     for chunk in pieces(views) {
         let sql = format!(
             "INSERT INTO order_view ({VIEW_COLUMNS}) VALUES {} ON CONFLICT (order_id) DO NOTHING",
-            rows(chunk.len(), 10)
+            db::values_rows(chunk.len(), 10)
         );
         inserted += bind_all(sqlx::query(sqlx::AssertSqlSafe(sql)), chunk)?
             .execute(&mut *tx)
@@ -170,7 +156,7 @@ pub(crate) async fn update_all(
              currency = excluded.currency, payment_id = excluded.payment_id, \
              lines = excluded.lines, created_at = excluded.created_at, \
              updated_at = excluded.updated_at",
-            rows(chunk.len(), 10)
+            db::values_rows(chunk.len(), 10)
         );
         bind_all(sqlx::query(sqlx::AssertSqlSafe(sql)), chunk)?
             .execute(&mut *tx)
@@ -179,11 +165,11 @@ pub(crate) async fn update_all(
     Ok(())
 }
 
-/// `views` in pieces of 64 rows, the rest in powers of two: a handful of statement texts,
+/// `items` in pieces of 64 rows, the rest in powers of two: a handful of statement texts,
 /// each prepared once per connection, whatever the batch's size.
-fn pieces<'a, 'v>(views: &'a [&'v OrderView]) -> Vec<&'a [&'v OrderView]> {
+fn pieces<T>(items: &[T]) -> Vec<&[T]> {
     let mut out = Vec::new();
-    let mut rest = views;
+    let mut rest = items;
     while !rest.is_empty() {
         let size = if rest.len() >= 64 {
             64
@@ -195,22 +181,6 @@ fn pieces<'a, 'v>(views: &'a [&'v OrderView]) -> Vec<&'a [&'v OrderView]> {
         rest = tail;
     }
     out
-}
-
-/// `$from+1, …` for `n` values, numbered after `skip` earlier ones.
-fn placeholders(n: usize, from: usize, skip: usize) -> String {
-    (0..n)
-        .map(|i| format!("${}", skip + from + i))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-/// `(…), (…)` for `n` rows of `width` values each.
-fn rows(n: usize, width: usize) -> String {
-    (0..n)
-        .map(|i| format!("({})", placeholders(width, 1, i * width)))
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 /// Binds every view's columns in [`VIEW_COLUMNS`] order.
@@ -432,4 +402,18 @@ fn parse_uuid(text: &str) -> Result<Uuid, String> {
 fn millis(value: i64) -> Result<DateTime<Utc>, String> {
     eventmart_events::timestamp::from_millis(value)
         .ok_or_else(|| format!("{value} is not a timestamp"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::pieces;
+
+    #[test]
+    fn a_batch_is_written_in_pieces_of_64_then_powers_of_two_each_row_once() {
+        let rows: Vec<usize> = (0..203).collect();
+        let sizes: Vec<usize> = pieces(&rows).iter().map(|p| p.len()).collect();
+        assert_eq!(sizes, [64, 64, 64, 8, 2, 1]);
+        assert_eq!(pieces(&rows).concat(), rows);
+        assert!(pieces::<usize>(&[]).is_empty());
+    }
 }

@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
-use crate::db::Db;
+use crate::db::{self, Db};
 
 /// Rows per INSERT statement when copying between databases.
 const CHUNK: usize = 500;
@@ -158,21 +158,9 @@ async fn copy(
         .map(|row| (0..columns.len()).map(|i| value(row, i)).collect())
         .collect::<anyhow::Result<Vec<Vec<Value>>>>()?;
     for chunk in values.chunks(CHUNK) {
-        let mut placeholders = Vec::with_capacity(chunk.len());
-        let mut n = 0;
-        for _ in chunk {
-            let row: Vec<String> = columns
-                .iter()
-                .map(|_| {
-                    n += 1;
-                    format!("${n}")
-                })
-                .collect();
-            placeholders.push(format!("({})", row.join(", ")));
-        }
         let insert = format!(
             "INSERT INTO {table} ({list}) VALUES {} {conflict}",
-            placeholders.join(", ")
+            db::values_rows(chunk.len(), columns.len())
         );
         let mut query = sqlx::query(sqlx::AssertSqlSafe(insert));
         for value in chunk.iter().flatten() {
@@ -200,7 +188,7 @@ fn value(row: &AnyRow, i: usize) -> anyhow::Result<Value> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::db::{self, Engine, Migrations};
+    use crate::db::{Engine, Migrations};
     use crate::on_both_engines;
     use crate::testing::TestDatabase;
 
