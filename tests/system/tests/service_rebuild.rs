@@ -3,9 +3,11 @@
 //! inventory topic (one of them refused by the inventory and dead-lettered), every service's
 //! state is rebuilt into a new version while the services run, and equals the live state row
 //! for row; a second, fresh rebuild has the same checksums. Promoting is refused while the
-//! service runs. Once each service is stopped, promoted and started again, it runs on the
-//! rebuilt state: new orders go through the saga as before, a retried command gets its first
-//! answer, and the saga's invariants hold over the whole run.
+//! service runs, and while a fact typed into its topic after it stopped is not applied. Once
+//! each service is stopped, promoted and started again, it runs on the rebuilt state (the
+//! replaced version stays as it was, the new one takes the new orders): the saga runs as
+//! before, a retried command gets its first answer, and the saga's invariants hold over the
+//! whole run.
 
 use std::time::Duration;
 
@@ -145,11 +147,43 @@ async fn a_rebuilt_service_state_equals_the_live_one_and_runs_the_saga_after_the
     assert!(!refused.status.success(), "{said}");
     assert!(said.contains("orders is running"), "{said}");
 
-    // The swap: stop, promote, start.
+    // A fact typed into the inventory's topic while it is stopped has not been checked by
+    // it: promoting waits until the inventory has applied it.
+    system.stop("inventory").await?;
+    let late = json!({"event_type": "inventory.updated", "change": "RESTOCKED",
+        "lines": [{"product_id": pen, "quantity": 1}], "updated_at": "2026-12-07T10:00:02.000Z"});
+    system
+        .kcat_produce(Topic::Inventory, true, &format!("{pen}:{late}\n"))
+        .await?;
+    let url = system.database_url("inventory").await?;
+    let refused = system
+        .eventmart_command(&["service", "promote", "inventory", "--database-url", &url])
+        .output()
+        .await?;
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success(), "{said}");
+    assert!(
+        said.contains("arrived after inventory stopped applying it"),
+        "{said}"
+    );
+    system.restart("inventory").await?;
+    system
+        .wait_until(
+            "inventory",
+            &format!("/stock/{pen}"),
+            "the restock typed in while it was stopped",
+            SAGA,
+            |s| s["received"] == 9,
+        )
+        .await?;
+
+    // The swap: stop, promote, start. The replaced version is kept, and no longer written.
+    let mut replaced = Vec::new();
     for name in SERVICES {
         system.stop(name).await?;
         let promoted = service(&system, &["promote", "--plain"], name).await?;
         assert!(promoted.contains("is live"), "{name}: {promoted}");
+        replaced.push((name, checksums(&system, name, "1").await?));
         system.restart(name).await?;
         let listed = service(&system, &["list"], name).await?;
         let live = listed
@@ -177,6 +211,19 @@ async fn a_rebuilt_service_state_equals_the_live_one_and_runs_the_saga_after_the
     assert_eq!(ended["reason"], "payment_declined", "{ended}");
     let ended = system.wait_final(short, SAGA).await?;
     assert_eq!(ended["reason"], "out_of_stock", "{ended}");
+    // The services run on the rebuilt states: the versions they replaced did not change,
+    // while the new orders reached the rebuilt inventory, orders and payments.
+    for (name, before) in &replaced {
+        assert_eq!(&checksums(&system, name, "1").await?, before, "{name}");
+    }
+    for (name, before) in replaced
+        .iter()
+        .filter(|(n, _)| ["inventory", "orders", "payments"].contains(n))
+    {
+        let live = service(&system, &["checksum", "--json"], name).await?;
+        let live: Value = serde_json::from_str(live.trim())?;
+        assert_ne!(&live["tables"], before, "{name} wrote no new state");
+    }
     // A command retried after the swap gets its first answer.
     let again = place_with_key(&system, &retried, "rebuild-retry").await?;
     assert_eq!(again["order_id"], first["order_id"]);
