@@ -3,9 +3,9 @@
 //! A row is written canonically as a JSON array of its column values (integers as numbers,
 //! text as strings, NULL as null) in the table's column order, less the columns the table
 //! says to [ignore](super::Table::ignore); rows are ordered by their key columns' canonical
-//! values (not by the database's collation, so SQLite and PostgreSQL
-//! order alike); a table's checksum is the SHA-256 of its rows, one per line. Two versions
-//! with equal checksums hold the same rows.
+//! values (not by the database's collation, so SQLite and PostgreSQL order alike); a table's
+//! checksum is the SHA-256 of its rows, one per line. Two versions with equal checksums hold
+//! the same rows.
 
 use std::collections::BTreeMap;
 
