@@ -29,6 +29,8 @@ struct Inner {
     produced: IntCounterVec,
     dead_lettered: IntCounterVec,
     duplicates: IntCounterVec,
+    parked: IntCounterVec,
+    rejoins: IntCounterVec,
     handler_seconds: HistogramVec,
     lag: IntGaugeVec,
     outbox_backlog: IntGauge,
@@ -80,6 +82,18 @@ impl Metrics {
             "Records skipped because their event had already been applied, by topic.",
             &["topic"],
         );
+        let parked = counter(
+            "eventmart_events_parked_total",
+            "Events set aside for their key (waiting for a fact, or queued behind one that \
+             waits), by topic.",
+            &["topic"],
+        );
+        let rejoins = counter(
+            "eventmart_consumer_rejoins_total",
+            "Times a member left and rejoined its group because records waited in partitions \
+             no live member owned, by group.",
+            &["group"],
+        );
         let handler_seconds = histogram(
             "eventmart_handler_duration_seconds",
             "Time to apply one event, including its database transaction, by topic.",
@@ -116,12 +130,50 @@ impl Metrics {
                 produced,
                 dead_lettered,
                 duplicates,
+                parked,
+                rejoins,
                 handler_seconds,
                 lag,
                 outbox_backlog,
                 relay_seconds,
             }),
         }
+    }
+
+    /// Exports every series of a consumer of `group` reading `topics` at zero, so that a
+    /// dashboard or alert sees the families (and rates start from zero) before the first
+    /// event, dead letter or rejoin.
+    pub fn consumer_started(&self, group: &str, topics: &[String]) {
+        /// Every kind a record is dead-lettered for.
+        const KINDS: [&str; 6] = [
+            "undecodable",
+            "schema_invalid",
+            "unknown_event_type",
+            "bad_envelope",
+            crate::dlq::HANDLER_FAILED,
+            crate::consumer::PARK_EXPIRED,
+        ];
+        let inner = &self.inner;
+        inner.rejoins.with_label_values(&[group]).inc_by(0);
+        for topic in topics {
+            let topic = topic.as_str();
+            for counter in [&inner.consumed, &inner.duplicates, &inner.parked] {
+                counter.with_label_values(&[topic]).inc_by(0);
+            }
+            for kind in KINDS {
+                inner
+                    .dead_lettered
+                    .with_label_values(&[topic, kind])
+                    .inc_by(0);
+            }
+            let _ = inner.handler_seconds.with_label_values(&[topic]);
+        }
+    }
+
+    /// Exports the series of a relay publishing to `topic` at zero.
+    pub fn relay_started(&self, topic: &str) {
+        self.inner.produced.with_label_values(&[topic]).inc_by(0);
+        let _ = self.inner.relay_seconds.with_label_values(&[topic]);
     }
 
     /// `n` events from `topic` had their effect committed.
@@ -145,6 +197,16 @@ impl Metrics {
     /// A record of `topic` carried an event already applied, and was skipped.
     pub fn duplicate(&self, topic: &str) {
         self.inner.duplicates.with_label_values(&[topic]).inc();
+    }
+
+    /// An event of `topic` was parked for its key.
+    pub fn parked(&self, topic: &str) {
+        self.inner.parked.with_label_values(&[topic]).inc();
+    }
+
+    /// A member of `group` left and rejoined it to get orphaned partitions assigned again.
+    pub fn rejoined(&self, group: &str) {
+        self.inner.rejoins.with_label_values(&[group]).inc();
     }
 
     /// Applying one event of `topic` took `seconds`.
@@ -191,6 +253,28 @@ impl Metrics {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_consumers_and_a_relays_families_are_exported_at_zero_from_the_start() {
+        let metrics = Metrics::new();
+        metrics.consumer_started("orders", &["payments".to_owned()]);
+        metrics.relay_started("orders");
+        let text = metrics.render();
+        for series in [
+            "eventmart_events_consumed_total{topic=\"payments\"} 0",
+            "eventmart_events_duplicate_total{topic=\"payments\"} 0",
+            "eventmart_events_parked_total{topic=\"payments\"} 0",
+            "eventmart_events_dead_lettered_total{kind=\"park_expired\",topic=\"payments\"} 0",
+            "eventmart_events_dead_lettered_total{kind=\"undecodable\",topic=\"payments\"} 0",
+            "eventmart_handler_duration_seconds_count{topic=\"payments\"} 0",
+            "eventmart_consumer_rejoins_total{group=\"orders\"} 0",
+            "eventmart_events_produced_total{topic=\"orders\"} 0",
+            "eventmart_relay_latency_seconds_count{topic=\"orders\"} 0",
+            "eventmart_outbox_backlog 0",
+        ] {
+            assert!(text.contains(series), "{series} missing from:\n{text}");
+        }
+    }
 
     #[test]
     fn recorded_figures_appear_in_the_text_format() {

@@ -24,6 +24,7 @@ on_both_engines!(
     a_restarted_consumer_resumes_from_the_database,
     a_member_leaving_mid_stream_loses_and_doubles_nothing,
     transient_failures_are_retried_until_they_pass,
+    a_recreated_topic_stops_the_consumer_instead_of_skipping_events,
 );
 
 fn series(name: &str, topic: &str) -> String {
@@ -316,4 +317,118 @@ async fn database_connections_cut_mid_stream_are_retried_on_postgres() {
         .await
         .expect("dead letters listed");
     assert!(letters.is_empty(), "{letters:?}");
+}
+
+async fn a_recreated_topic_stops_the_consumer_instead_of_skipping_events(engine: Engine) {
+    use eventmart_runtime::kafka::{TopicLayout, provision_topics};
+    use rdkafka::admin::{AdminClient, AdminOptions};
+    use rdkafka::client::DefaultClientContext;
+
+    let h = Harness::start(engine).await;
+    let products = products(6);
+    for i in 0..30 {
+        h.produce(&restock(products[i % 6], 1)).await;
+    }
+    // Given a group that has applied a topic's events…
+    let running = h.spawn(h.config("stock"), StockHandler::new());
+    h.wait_settled("stock").await;
+    running.stop().await;
+    let stored = stored_offsets(&h.db.pool, "stock")
+        .await
+        .expect("stored offsets");
+
+    // …when the topic is deleted and created again, empty…
+    let admin: AdminClient<DefaultClientContext> = h.kafka().create().expect("admin client");
+    admin
+        .delete_topics(&[h.topic.as_str()], &AdminOptions::new())
+        .await
+        .expect("topic deleted");
+    wait_for("the topic to be created again", DEADLINE, || async {
+        provision_topics(
+            &h.broker.bootstrap,
+            &[],
+            std::slice::from_ref(&h.topic),
+            &TopicLayout::default(),
+        )
+        .await
+        .ok()?;
+        let ends = h.ends(&h.topic).await;
+        ends.values().all(|end| *end == 0).then_some(())
+    })
+    .await
+    .expect("recreated");
+    // (A new producer: the harness's idempotent one remembers the old topic's sequence.)
+    let producer: rdkafka::producer::FutureProducer = h.kafka().create().expect("producer");
+    let value = h
+        .codec
+        .encode(&h.topic, &restock(products[0], 1))
+        .await
+        .expect("encodes");
+    let key = products[0].to_string();
+    producer
+        .send(
+            rdkafka::producer::FutureRecord::to(&h.topic)
+                .key(&key)
+                .payload(&value),
+            Duration::from_secs(10),
+        )
+        .await
+        .expect("acknowledged");
+
+    // …then the consumer stops with an error naming where it stood and what to do, instead
+    // of silently waiting for offsets it has already passed.
+    let running = h.spawn(h.config("stock"), StockHandler::new());
+    let outcome = tokio::time::timeout(DEADLINE, running.join)
+        .await
+        .expect("stops by itself")
+        .expect("does not panic");
+    let message = outcome.expect_err("an error").to_string();
+    assert!(message.contains(&h.topic), "{message}");
+    assert!(message.contains("beyond the partition's end"), "{message}");
+    assert!(message.contains("rebuild"), "{message}");
+    let named = stored.iter().any(|((_, p), next)| {
+        message.contains(&format!("position {next} in {} partition {p}", h.topic))
+    });
+    assert!(named, "{message} names none of {stored:?}");
+    // And nothing was applied from the new topic behind the operator's back.
+    assert_eq!(h.applied().await, (30, 30));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_waiting_out_a_failure_is_not_taken_for_gone_on_postgres() {
+    let h = Harness::start(Engine::Postgres).await;
+    let products = products(6);
+    let events: Vec<Event> = (0..12).map(|i| restock(products[i % 6], 1)).collect();
+    let envelopes: Vec<Envelope> = events.iter().map(Envelope::new).collect();
+    // Given two members of a group, one of which waits out a failure on one event (a registry
+    // or database outage looks the same to the others: a partition whose position stands
+    // still while records wait)…
+    let handler = StockHandler::new();
+    let stalled = envelopes[0].event_id;
+    handler.fail(stalled, Fault::Transient(u32::MAX));
+    let config = h.config("stock");
+    let a = h.spawn(config.clone(), handler.clone());
+    let b = h.spawn(config.clone(), handler.clone());
+    for (event, envelope) in events.iter().zip(&envelopes) {
+        h.produce_with(event, envelope).await;
+    }
+
+    // …for well over twice the session timeout (the watchdog's patience)…
+    let long = config.session_timeout * 4;
+    let tries = (long.as_millis() / config.retry_backoff_max.as_millis()) as u32;
+    wait_for("the failure to last", long * 3, || async {
+        (handler.calls(stalled) >= tries).then_some(())
+    })
+    .await
+    .expect("the failure lasts");
+    handler.heal();
+    h.wait_settled("stock").await;
+    let (a, b) = (a.stop().await, b.stop().await);
+
+    // …then no member took the standstill for a partition nobody owns: no rejoin, no
+    // rebalance, and every event applied once.
+    let rejoins = "eventmart_consumer_rejoins_total{group=\"stock\"}";
+    assert_eq!(metric(&a, rejoins) + metric(&b, rejoins), 0);
+    assert_eq!(h.applied().await, (12, 12));
+    assert_eq!(h.stock().await, expected_stock(&events));
 }

@@ -7,9 +7,10 @@
 //! - `orders` (its own topic): events this service appended are skipped; events produced
 //!   elsewhere (kcat) are recorded as they are.
 //!
-//! An inventory or payment event about an order not known yet is retried, as its
-//! `order.created` may still be on its way on the other topic; after
-//! [`MAX_ATTEMPTS_FOR_UNKNOWN_ORDER`] attempts it is dead-lettered.
+//! An inventory or payment event about an order not known yet waits for it
+//! ([`HandlerError::Waiting`]): its `order.created` may still be on its way on the other
+//! topic. The consumer parks it for its key, so that only that order's events wait, and
+//! dead-letters it if the order never comes.
 
 use std::time::Duration;
 
@@ -26,9 +27,6 @@ use uuid::Uuid;
 
 use crate::domain::{Command, OrderDecider, Product, ReplicaError, User};
 use crate::record::{self, RecordError};
-
-/// How many times an event about an unknown order is tried before it is dead-lettered.
-pub(crate) const MAX_ATTEMPTS_FOR_UNKNOWN_ORDER: u32 = 30;
 
 /// The consumer's handler; see the [module docs](self).
 #[derive(Debug)]
@@ -179,20 +177,12 @@ fn order_of(event: &Event) -> Uuid {
     }
 }
 
-/// Retry an event about order `order_id`, not known yet, while its `order.created` may still
-/// arrive; then give up on it.
+/// An event about order `order_id`, not known yet, waits for its `order.created`.
 fn unknown_order(incoming: &Incoming<'_>, order_id: Uuid) -> HandlerError {
     let event_type = incoming.event().event_type();
-    if incoming.attempt < MAX_ATTEMPTS_FOR_UNKNOWN_ORDER {
-        HandlerError::transient(format!(
-            "{event_type} for order {order_id}, not known yet: waiting for its order.created"
-        ))
-    } else {
-        HandlerError::permanent(format!(
-            "{event_type} for order {order_id}, which is still unknown after {} attempts",
-            incoming.attempt
-        ))
-    }
+    HandlerError::waiting(format!(
+        "{event_type} for order {order_id}, not known yet: waiting for its order.created"
+    ))
 }
 
 /// Folds `incoming` into the replica `kind`/`id` with `fold` and saves it.

@@ -122,6 +122,7 @@ impl Backlog {
             grace: Duration::from_secs(10),
             session_timeout: Duration::from_secs(6),
             fetch_wait,
+            park_budget: Duration::from_secs(600),
         }
     }
 

@@ -82,6 +82,7 @@ pub(crate) fn args(
         grace: Duration::from_secs(10),
         session_timeout: Duration::from_secs(6),
         fetch_wait: fetch_wait.unwrap_or(Duration::from_millis(100)),
+        park_budget: Duration::from_secs(600),
     }
 }
 

@@ -47,6 +47,16 @@ pub struct ConsumerConfig {
     /// event goes to the dead-letter topic (1: at the first failure).
     #[serde(default = "defaults::max_handler_attempts")]
     pub max_handler_attempts: u32,
+    /// How long an event may stay parked for its key, waiting for the fact it needs (see
+    /// [`HandlerError::Waiting`](super::HandlerError::Waiting)), before it and the events
+    /// queued behind it go to the dead-letter topic. Counted from when it was parked, in the
+    /// database, so restarts and rebalances do not reset it.
+    #[serde(default = "defaults::park_budget", with = "duration")]
+    pub park_budget: Duration,
+    /// Longest pause between two tries of a parked event (they start at
+    /// `retry_backoff_base` and double).
+    #[serde(default = "defaults::park_retry_max", with = "duration")]
+    pub park_retry_max: Duration,
     /// Kafka's `session.timeout.ms`: how long the group waits for a silent member before
     /// giving its partitions to others.
     #[serde(default = "defaults::session_timeout", with = "duration")]
@@ -77,6 +87,8 @@ impl ConsumerConfig {
             retry_backoff_base: defaults::retry_backoff_base(),
             retry_backoff_max: defaults::retry_backoff_max(),
             max_handler_attempts: defaults::max_handler_attempts(),
+            park_budget: defaults::park_budget(),
+            park_retry_max: defaults::park_retry_max(),
             session_timeout: defaults::session_timeout(),
             kafka_commit_interval: defaults::kafka_commit_interval(),
             lag_interval: defaults::lag_interval(),
@@ -103,6 +115,11 @@ impl ConsumerConfig {
             .saturating_mul(1 << doublings)
             .min(self.retry_backoff_max)
     }
+
+    /// The pause before try number `attempts + 1` of a parked event.
+    pub(crate) fn park_backoff(&self, attempts: u32) -> Duration {
+        self.backoff(attempts).min(self.park_retry_max)
+    }
 }
 
 mod defaults {
@@ -128,6 +145,12 @@ mod defaults {
     }
     pub(super) fn max_handler_attempts() -> u32 {
         3
+    }
+    pub(super) fn park_budget() -> Duration {
+        Duration::from_secs(10 * 60)
+    }
+    pub(super) fn park_retry_max() -> Duration {
+        Duration::from_secs(5)
     }
     pub(super) fn session_timeout() -> Duration {
         Duration::from_secs(6)

@@ -31,6 +31,18 @@ pub(super) struct Shared {
     pub(super) workers: Mutex<HashMap<Tp, WorkerHandle>>,
     /// Workers of revoked partitions, told to stop, not yet joined.
     pub(super) retired: Mutex<Vec<JoinHandle<()>>>,
+    /// Woken whenever a worker commits applied events: workers with parked events then try
+    /// them again, as what they wait for may have arrived.
+    pub(super) progress: tokio::sync::Notify,
+    /// Why the consumer must stop, once a worker finds it cannot go on (its stored position
+    /// lies beyond the partition's end); cancelling `failed` tells the polling task.
+    pub(super) fault: Mutex<Option<String>>,
+    pub(super) failed: tokio_util::sync::CancellationToken,
+    /// Partitions assigned and not yet given a worker by the polling task, which is woken
+    /// by `assignments`: each gets one at once, so that its parked events are tried (and its
+    /// position checked) even while no record arrives.
+    pub(super) assigned: Mutex<Vec<Tp>>,
+    pub(super) assignments: tokio::sync::Notify,
 }
 
 /// Locks `mutex`, also after a panic elsewhere left it poisoned (the data stays consistent:
@@ -72,6 +84,12 @@ impl Shared {
                 retired.push(worker.join);
             }
         }
+    }
+
+    /// Stops the consumer with `reason` (the first reason given wins).
+    pub(super) fn fail(&self, reason: String) {
+        lock(&self.fault).get_or_insert(reason);
+        self.failed.cancel();
     }
 
     /// Every partition with a worker.
@@ -151,6 +169,8 @@ impl ConsumerContext for Context {
                 }
                 // A partition paused under an earlier assignment fetches again.
                 let _ = base.resume(tpl);
+                lock(&self.shared.assigned).extend(assigned.iter().cloned());
+                self.shared.assignments.notify_one();
                 tracing::info!(group = %self.group, partitions = ?assigned, "partitions assigned");
             }
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {

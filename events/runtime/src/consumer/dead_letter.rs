@@ -10,6 +10,7 @@ use rdkafka::producer::FutureRecord;
 use uuid::Uuid;
 
 use super::handler::Handler;
+use super::partition::Record;
 use super::store::{self, Position};
 use super::worker::{Abandoned, Committed, Item, Worker};
 use crate::dlq;
@@ -54,6 +55,57 @@ impl<H: Handler> Worker<H> {
                 }
             }
         }
+        self.send_to_dlq(record, kind, reason, &mut failures)
+            .await?;
+        loop {
+            match self.settle_dead_letter(record.offset, event_id).await {
+                Ok(committed) => {
+                    self.committed(&committed);
+                    env.metrics.dead_lettered(topic, kind);
+                    tracing::warn!(topic, partition, offset = record.offset, event_id = ?event_id,
+                        kind, reason, dlq_topic = %topics::dlq(topic), "record dead-lettered");
+                    return Ok(());
+                }
+                Err(error) => {
+                    failures += 1;
+                    tracing::warn!(topic, partition, %error, failures, "database unavailable; retrying");
+                    self.pause(failures).await?;
+                }
+            }
+        }
+    }
+
+    /// Settles `record` as dead-lettered without writing it to the dead-letter topic: it is
+    /// there already, from the group this one rebuilds (see [`super::Consumer::pass_over`]).
+    pub(super) async fn pass_over(&mut self, record: &Record) -> Result<(), Abandoned> {
+        let event_id = record.stated_event_id();
+        let mut failures = 0;
+        loop {
+            match self.settle_dead_letter(record.offset, event_id).await {
+                Ok(committed) => {
+                    self.committed(&committed);
+                    return Ok(());
+                }
+                Err(error) => {
+                    failures += 1;
+                    tracing::warn!(topic = %self.tp.0, partition = self.tp.1, %error, failures,
+                        "database unavailable; retrying");
+                    self.pause(failures).await?;
+                }
+            }
+        }
+    }
+
+    /// Copies `record` of the worker's partition to its dead-letter topic with the reason,
+    /// waiting for the broker's acknowledgement (retrying, counting in `failures`).
+    pub(super) async fn send_to_dlq(
+        &self,
+        record: &Record,
+        kind: &str,
+        reason: &str,
+        failures: &mut u32,
+    ) -> Result<(), Abandoned> {
+        let (topic, partition) = (self.tp.0.as_str(), self.tp.1);
         let dlq_topic = topics::dlq(topic);
         let headers = dlq::dead_letter_headers(
             &record.headers,
@@ -63,7 +115,7 @@ impl<H: Handler> Worker<H> {
             &dlq::Reason {
                 kind,
                 message: reason,
-                consumer_group: &env.config.group_id,
+                consumer_group: &self.env.config.group_id,
                 failed_at: Utc::now(),
             },
         );
@@ -76,28 +128,12 @@ impl<H: Handler> Worker<H> {
             if let Some(value) = record.value.as_deref() {
                 out = out.payload(value);
             }
-            match env.producer.send(out, DLQ_TIMEOUT).await {
-                Ok(_) => break,
+            match self.env.producer.send(out, DLQ_TIMEOUT).await {
+                Ok(_) => return Ok(()),
                 Err((error, _)) => {
-                    failures += 1;
-                    tracing::warn!(%dlq_topic, %error, failures, "dead letter not acknowledged; retrying");
-                    self.pause(failures).await?;
-                }
-            }
-        }
-        loop {
-            match self.settle_dead_letter(record.offset, event_id).await {
-                Ok(committed) => {
-                    self.committed(&committed);
-                    env.metrics.dead_lettered(topic, kind);
-                    tracing::warn!(topic, partition, offset = record.offset, event_id = ?event_id,
-                        kind, reason, %dlq_topic, "record dead-lettered");
-                    return Ok(());
-                }
-                Err(error) => {
-                    failures += 1;
-                    tracing::warn!(topic, partition, %error, failures, "database unavailable; retrying");
-                    self.pause(failures).await?;
+                    *failures += 1;
+                    tracing::warn!(%dlq_topic, %error, failures = *failures, "dead letter not acknowledged; retrying");
+                    self.pause(*failures).await?;
                 }
             }
         }

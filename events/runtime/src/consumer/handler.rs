@@ -127,6 +127,16 @@ pub enum HandlerError {
     /// before and after it are applied as usual.
     #[error("{0}")]
     Permanent(#[source] BoxError),
+    /// The event cannot be applied *yet*: it waits for a fact that has not arrived (an
+    /// aggregate it is about is not known yet). The transaction is rolled back and the event
+    /// is parked for its record key: the partition moves on at once, the key's later events
+    /// queue behind it in order, and it is tried again on a schedule and whenever the
+    /// consumer applies something (the fact may have come). Once
+    /// [`ConsumerConfig::park_budget`](super::ConsumerConfig::park_budget) has passed since
+    /// it was parked, it and the events queued behind it go to the dead-letter topic, in
+    /// order (kind `park_expired`), with this error as the reason.
+    #[error("{0}")]
+    Waiting(#[source] BoxError),
 }
 
 impl HandlerError {
@@ -138,6 +148,11 @@ impl HandlerError {
     /// A permanent failure with this reason.
     pub fn permanent(reason: impl Into<BoxError>) -> Self {
         Self::Permanent(reason.into())
+    }
+
+    /// A failure that waits for a fact that has not arrived, with this reason.
+    pub fn waiting(reason: impl Into<BoxError>) -> Self {
+        Self::Waiting(reason.into())
     }
 
     /// Whether retrying later may succeed.

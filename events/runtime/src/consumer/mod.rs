@@ -15,16 +15,24 @@
 //! - **Order and concurrency.** Each partition has its own worker: records of a partition are
 //!   applied in order, partitions concurrently. Under load a worker takes up to
 //!   [`ConsumerConfig::batch_max`] queued records and commits them in one transaction.
-//! - **Rebalances.** Revoked partitions' workers stop after their in-flight batch; a new owner
-//!   that overlaps with the old one waits on the partition's offset row and then skips what
-//!   the old one committed. A member that sees records wait in partitions nobody makes
-//!   progress on (a broker that evicted a silent member without reassigning its partitions)
-//!   leaves and rejoins the group, so that they are assigned again.
+//! - **Rebalances.** Every assigned partition gets its worker at once. Revoked partitions'
+//!   workers stop after their in-flight batch; a new owner that overlaps with the old one
+//!   waits on the partition's offset row and then skips what the old one committed. A member
+//!   that sees records wait in partitions no live member makes progress on (a broker that
+//!   evicted a silent member without reassigning its partitions) leaves and rejoins the
+//!   group, so that they are assigned again; an owner waiting out a failure writes a
+//!   heartbeat, so that it is not taken for gone (see `watchdog`).
 //! - **Failures.** Transient ones (database, schema registry, [`HandlerError::Transient`]) roll
 //!   back and retry with capped exponential backoff; nothing is skipped. Poison records
 //!   (undecodable, schema-invalid, unknown type, bad envelope, or a handler failing
 //!   permanently [`ConsumerConfig::max_handler_attempts`] times) go to `<topic>.dlq` (see
 //!   [`crate::dlq`]) before their offset moves; the records around them apply as usual.
+//! - **Parking.** An event that cannot be applied yet ([`HandlerError::Waiting`]) is parked
+//!   for its record key, and its key's later events queue behind it, while the partition's
+//!   other keys go on (see `park`).
+//! - **A wiped topic.** A stored position beyond its partition's end (the topic was deleted
+//!   and created again) stops the consumer with [`ConsumerError::Stopped`], naming the
+//!   partition, both offsets and the fix, rather than skipping what is written there.
 //! - **Shutdown.** When the token handed to [`Consumer::run`] is cancelled, polling stops, the
 //!   in-flight batches finish and commit (a batch waiting out a failure is abandoned, to be
 //!   read again next time), offsets are committed to Kafka, and `run` returns.
@@ -36,13 +44,15 @@ mod config;
 mod context;
 mod dead_letter;
 mod handler;
+mod park;
+mod parked;
 mod partition;
 mod store;
 mod trace;
 mod watchdog;
 mod worker;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -55,8 +65,10 @@ use rdkafka::{Offset, TopicPartitionList};
 use tokio_util::sync::CancellationToken;
 
 pub use self::config::ConsumerConfig;
-use self::context::{Context, Shared, lock};
+use self::context::{Context, Shared, Tp, lock};
 pub use self::handler::{BoxError, Handler, HandlerError, Incoming};
+pub use self::park::PARK_EXPIRED;
+pub use self::parked::{ParkedSummary, summary as parked};
 use self::partition::{Env, Record, WorkerHandle};
 pub use self::store::{processed, start_at, stored_offsets};
 use crate::db::Db;
@@ -74,6 +86,9 @@ pub enum ConsumerError {
     /// The stored offsets could not be read; retry once the database is reachable.
     #[error("reading the stored offsets: {0}")]
     Database(#[from] sqlx::Error),
+    /// The consumer cannot go on without losing events silently; the message says what to do.
+    #[error("{0}")]
+    Stopped(String),
 }
 
 /// A consumer group member that applies events exactly once; see the [module docs](self).
@@ -84,7 +99,12 @@ pub struct Consumer {
     db: Db,
     codec: Codec,
     metrics: Metrics,
+    passed_over: PassedOver,
 }
+
+/// Records a consumer settles as dead-lettered without applying them or writing them to the
+/// dead-letter topic again: by topic, their (partition, offset).
+pub type PassedOver = BTreeMap<String, BTreeSet<(i32, i64)>>;
 
 impl Consumer {
     /// A consumer for `config`, reading through a Kafka client configured by `kafka` (from
@@ -103,7 +123,18 @@ impl Consumer {
             db,
             codec,
             metrics,
+            passed_over: PassedOver::new(),
         }
+    }
+
+    /// Makes the consumer pass over `records`: each is settled as dead-lettered (its event is
+    /// applied if it comes back from the dead-letter topic) without being handed to the
+    /// handler or written to the dead-letter topic. A rebuild passes over what the live
+    /// version dead-lettered, so that rebuilding adds nothing to the dead-letter topics and
+    /// applies nothing the live version refused.
+    pub fn pass_over(mut self, records: PassedOver) -> Self {
+        self.passed_over = records;
+        self
     }
 
     /// Consumes until `shutdown` is cancelled, applying each event with `handler`.
@@ -124,12 +155,14 @@ impl Consumer {
             db,
             codec,
             metrics,
+            passed_over,
         } = self;
         let positions: HashMap<_, _> = stored_offsets(&db.pool, &config.group_id)
             .await?
             .into_iter()
             .filter(|((topic, _), _)| config.topics.contains(topic))
             .collect();
+        metrics.consumer_started(&config.group_id, &config.topics);
         let shared = Arc::new(Shared::new(positions));
         let producer = crate::dlq::idempotent_producer(&kafka)?;
         let context = Context {
@@ -153,6 +186,7 @@ impl Consumer {
             producer,
             consumer: consumer.clone(),
             shared: shared.clone(),
+            passed_over,
         });
         let workers_stop = shutdown.child_token();
         poll(&env, &consumer, high, &shutdown, &workers_stop).await;
@@ -175,9 +209,14 @@ impl Consumer {
         }
         let group = env.config.group_id.clone();
         drop(env);
+        let fault = lock(&shared.fault).take();
         tokio::task::spawn_blocking(move || close(&consumer, &shared))
             .await
             .unwrap_or_else(|error| tracing::error!(%error, "closing the consumer panicked"));
+        if let Some(reason) = fault {
+            tracing::error!(%group, %reason, "consumer stopped");
+            return Err(ConsumerError::Stopped(reason));
+        }
         tracing::info!(%group, "consumer stopped");
         Ok(())
     }
@@ -242,6 +281,21 @@ async fn poll<H: Handler>(
         let received = tokio::select! {
             biased;
             () = shutdown.cancelled() => return,
+            () = env.shared.failed.cancelled() => return,
+            () = env.shared.assignments.notified() => {
+                let assigned = std::mem::take(&mut *lock(&env.shared.assigned));
+                let owned: std::collections::HashSet<Tp> = consumer
+                    .assignment()
+                    .map(|a| a.elements().iter().map(|e| (e.topic().to_owned(), e.partition())).collect())
+                    .unwrap_or_default();
+                let mut workers = lock(&env.shared.workers);
+                for tp in assigned.into_iter().filter(|tp| owned.contains(tp)) {
+                    workers.entry(tp.clone()).or_insert_with(|| {
+                        WorkerHandle::spawn(env.clone(), tp, workers_stop.child_token())
+                    });
+                }
+                continue;
+            }
             received = consumer.recv() => received,
             _ = look.tick() => {
                 let patience = env.config.session_timeout * 2;
@@ -249,6 +303,7 @@ async fn poll<H: Handler>(
                     .stuck(&env.consumer, &env.db.pool, &env.config.group_id, &env.config.topics, patience)
                     .await
                 {
+                    env.metrics.rejoined(&env.config.group_id);
                     consumer.unsubscribe();
                     let topics: Vec<&str> = env.config.topics.iter().map(String::as_str).collect();
                     if let Err(error) = consumer.subscribe(&topics) {

@@ -80,6 +80,7 @@ pub(super) struct Env<H> {
     pub(super) producer: FutureProducer,
     pub(super) consumer: Arc<StreamConsumer<Context>>,
     pub(super) shared: Arc<Shared>,
+    pub(super) passed_over: super::PassedOver,
 }
 
 impl<H> std::fmt::Debug for Env<H> {

@@ -256,3 +256,45 @@ pub(crate) async fn mark_dead_lettered(
     .await?;
     Ok(())
 }
+
+/// Says that the owner of `topic`/`partition` is alive though its position stands still.
+pub(crate) async fn beat(
+    pool: &AnyPool,
+    group: &str,
+    topic: &str,
+    partition: i32,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO consumer_heartbeats (consumer_group, topic, partition_id, beat_at) \
+         VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (consumer_group, topic, partition_id) DO UPDATE SET beat_at = excluded.beat_at",
+    )
+    .bind(group)
+    .bind(topic)
+    .bind(i64::from(partition))
+    .bind(now_millis())
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// The partitions of `group` whose owner has said it is alive since `since` (epoch
+/// milliseconds).
+pub(crate) async fn alive_since(
+    pool: &AnyPool,
+    group: &str,
+    since: i64,
+) -> Result<BTreeSet<(String, i32)>, sqlx::Error> {
+    let rows: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT topic, partition_id FROM consumer_heartbeats \
+         WHERE consumer_group = $1 AND beat_at >= $2",
+    )
+    .bind(group)
+    .bind(since)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(topic, partition)| (topic, partition as i32))
+        .collect())
+}

@@ -7,7 +7,10 @@
 //! the database) in partitions this member does not own, and those positions have not moved
 //! for a while. It then leaves and rejoins the group, which makes every broker assign the
 //! partitions again. In a healthy group the owners of those partitions make progress, or
-//! nothing is waiting, so the watchdog does nothing.
+//! nothing is waiting, so the watchdog does nothing. An owner that cannot make progress (it
+//! waits out a failure) writes a heartbeat for its partition (table `consumer_heartbeats`):
+//! a partition whose heartbeat is fresh has a live owner and never counts as orphaned, so a
+//! registry or database outage does not set off a storm of rebalances.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -17,7 +20,7 @@ use rdkafka::consumer::{Consumer as _, StreamConsumer};
 use sqlx::AnyPool;
 
 use super::context::Context;
-use super::store::stored_offsets;
+use super::store::{alive_since, stored_offsets};
 
 /// A topic and partition.
 type Tp = (String, i32);
@@ -50,13 +53,18 @@ impl Watchdog {
                     .collect()
             })
             .unwrap_or_default();
-        let Ok(positions) = stored_offsets(pool, group).await else {
+        let since = chrono::Utc::now().timestamp_millis()
+            - i64::try_from(patience.as_millis()).unwrap_or(i64::MAX);
+        let (Ok(positions), Ok(alive)) = (
+            stored_offsets(pool, group).await,
+            alive_since(pool, group, since).await,
+        ) else {
             // The database is away: that is the workers' problem, not the group's.
             return false;
         };
         let others: BTreeMap<Tp, i64> = positions
             .into_iter()
-            .filter(|(tp, _)| !mine.contains(tp))
+            .filter(|(tp, _)| !mine.contains(tp) && !alive.contains(tp))
             .collect();
         let now = (mine, others);
         if self.last.as_ref() != Some(&now) {
@@ -69,7 +77,8 @@ impl Watchdog {
             return false;
         }
         let (mine, others) = now;
-        let waiting = waiting_records(consumer, topics, &mine, others).await;
+        let owned: BTreeSet<Tp> = mine.union(&alive).cloned().collect();
+        let waiting = waiting_records(consumer, topics, &owned, others).await;
         if waiting {
             tracing::warn!(
                 group,

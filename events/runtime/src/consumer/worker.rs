@@ -1,7 +1,9 @@
 //! One partition's worker: takes the partition's records in order, in batches, and applies
 //! each batch in one database transaction together with the events' ids and the partition's
 //! next offset. Transient failures are retried; a poison record is isolated and handed to
-//! [dead-lettering](super::dead_letter) while the records around it apply as usual.
+//! [dead-lettering](super::dead_letter) while the records around it apply as usual; an event
+//! that cannot be applied yet is [parked](super::park) for its key while the partition's other
+//! keys go on.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -41,14 +43,16 @@ pub(super) struct Committed {
 }
 
 /// Why a transaction was rolled back.
-enum Rollback {
+pub(super) enum Rollback {
     /// Try the same records again later.
     Transient(String),
     /// The handler gave up on the record at this index of the slice.
     Permanent { index: usize, reason: String },
+    /// The record at this index of the slice waits for a fact that has not arrived.
+    Waiting { index: usize, reason: String },
 }
 
-fn transient(error: sqlx::Error) -> Rollback {
+pub(super) fn transient(error: sqlx::Error) -> Rollback {
     Rollback::Transient(format!("database: {error}"))
 }
 
@@ -60,11 +64,20 @@ pub(super) struct Worker<H> {
     pub(super) stop: CancellationToken,
     flow: Arc<Flow>,
     /// Records below this offset are known to be applied.
-    next: Option<i64>,
+    pub(super) next: Option<i64>,
     /// How often the handler has been called per offset, for [`Incoming::attempt`].
-    attempts: HashMap<i64, u32>,
+    pub(super) attempts: HashMap<i64, u32>,
     /// The offset whose handler failed permanently, and how many times.
     permanent: Option<(i64, u32)>,
+    /// When the partition's next parked event is due, if it has any.
+    pub(super) parked_due: Option<tokio::time::Instant>,
+    /// Whether the next round of parked events tries every head, due or not (the consumer
+    /// applied something, which may be the fact they wait for).
+    pub(super) nudged: bool,
+    /// When the last round of parked events started.
+    pub(super) last_round: Option<tokio::time::Instant>,
+    /// When the worker last wrote its heartbeat.
+    last_beat: std::sync::Mutex<Option<Instant>>,
 }
 
 impl<H: Handler> Worker<H> {
@@ -85,6 +98,10 @@ impl<H: Handler> Worker<H> {
             next,
             attempts: HashMap::new(),
             permanent: None,
+            parked_due: None,
+            nudged: false,
+            last_round: None,
+            last_beat: std::sync::Mutex::new(None),
         }
     }
 
@@ -104,10 +121,38 @@ impl<H: Handler> Worker<H> {
             self.next = Some(self.next.map_or(next, |n| n.max(next)));
             self.env.shared.advance(&self.tp, next);
         }
+        if let Some(next) = self.next
+            && let Some(end) = self.partition_end().await
+            && next > end
+        {
+            let group = &self.env.config.group_id;
+            self.env.shared.fail(format!(
+                "group {group} has stored position {next} in {topic} partition {partition}, \
+                 beyond the partition's end ({end}): the topic was wiped or recreated, and going \
+                 on would skip every event written there until it reaches {next}. Rebuild what \
+                 this group feeds from the topic as it is now (`eventmart projection rebuild` or \
+                 `eventmart service rebuild`), or, if the records are to be read again, delete \
+                 the group's rows for that partition from its database's consumer_offsets table"
+            ));
+            return;
+        }
+        self.refresh_parked_due().await;
+        let shared = self.env.shared.clone();
         loop {
+            let due = self.parked_due;
             let first = tokio::select! {
                 biased;
                 () = self.stop.cancelled() => break,
+                () = tokio::time::sleep_until(due.unwrap_or_else(tokio::time::Instant::now)), if due.is_some() => {
+                    if self.retry_parked().await.is_err() {
+                        break;
+                    }
+                    continue;
+                }
+                () = shared.progress.notified(), if due.is_some() => {
+                    self.nudge();
+                    continue;
+                }
                 record = self.receiver.recv() => match record {
                     Some(record) => record,
                     None => break,
@@ -119,6 +164,42 @@ impl<H: Handler> Worker<H> {
                 break;
             }
         }
+    }
+
+    /// Writes the partition's heartbeat, at most every third of the session timeout; a
+    /// database that does not answer within a second is left alone (the watchdog cannot read
+    /// it either).
+    async fn beat(&self) {
+        let every = self.env.config.session_timeout / 3;
+        {
+            let mut last = lock(&self.last_beat);
+            if last.is_some_and(|at| at.elapsed() < every) {
+                return;
+            }
+            *last = Some(Instant::now());
+        }
+        let env = &self.env;
+        let (topic, partition) = (self.tp.0.as_str(), self.tp.1);
+        let beat = store::beat(&env.db.pool, &env.config.group_id, topic, partition);
+        if let Ok(Err(error)) = tokio::time::timeout(std::time::Duration::from_secs(1), beat).await
+        {
+            tracing::debug!(topic, partition, %error, "heartbeat not written");
+        }
+    }
+
+    /// The partition's end (high watermark), if the broker says.
+    async fn partition_end(&self) -> Option<i64> {
+        let consumer = self.env.consumer.clone();
+        let (topic, partition) = self.tp.clone();
+        tokio::task::spawn_blocking(move || {
+            consumer
+                .fetch_watermarks(&topic, partition, std::time::Duration::from_secs(10))
+                .ok()
+                .map(|(_, high)| high)
+        })
+        .await
+        .ok()
+        .flatten()
     }
 
     /// A batch starting with `first`: whatever else is queued, up to the maximum, waiting up
@@ -155,8 +236,14 @@ impl<H: Handler> Worker<H> {
 
     async fn process(&mut self, batch: Vec<Record>) -> Result<(), Abandoned> {
         let mut items = Vec::with_capacity(batch.len());
+        let env = self.env.clone();
+        let passed_over = env.passed_over.get(&self.tp.0);
         for record in batch {
             if self.next.is_some_and(|next| record.offset < next) {
+                continue;
+            }
+            if passed_over.is_some_and(|at| at.contains(&(self.tp.1, record.offset))) {
+                self.pass_over(&record).await?;
                 continue;
             }
             let decoded = self.decode(&record).await?;
@@ -178,7 +265,10 @@ impl<H: Handler> Worker<H> {
     }
 
     /// Decodes `record`, waiting out a registry outage.
-    async fn decode(&self, record: &Record) -> Result<Result<Decoded, DecodeError>, Abandoned> {
+    pub(super) async fn decode(
+        &self,
+        record: &Record,
+    ) -> Result<Result<Decoded, DecodeError>, Abandoned> {
         let mut failures = 0;
         loop {
             match self
@@ -223,6 +313,15 @@ impl<H: Handler> Worker<H> {
                         %reason, failures = transient_failures, "batch rolled back; retrying");
                     self.pause(transient_failures).await?;
                 }
+                Err(Rollback::Waiting { index, reason }) => {
+                    if index > 0 {
+                        // Commit the records before it; it is parked afterwards.
+                        limit = index;
+                        continue;
+                    }
+                    self.park(&run[0], &reason).await?;
+                    return Ok(1);
+                }
                 Err(Rollback::Permanent { index, reason }) => {
                     let offset = run[index].record.offset;
                     let failures = match self.permanent {
@@ -265,12 +364,14 @@ impl<H: Handler> Worker<H> {
             duplicates: 0,
             next: stored,
         };
+        // Events of a key that has parked events queue behind them.
+        let queued = self.queue_behind_parked(&mut tx, items, stored).await?;
         // Which events are new, in one statement for the batch; an event repeated within the
         // batch counts once, at its first record.
         let mut seen = HashSet::with_capacity(items.len());
         let candidates: Vec<(Uuid, i64)> = items
             .iter()
-            .filter(|item| item.record.offset >= stored)
+            .filter(|item| item.record.offset >= stored && !queued.contains(&item.record.offset))
             .filter_map(|item| {
                 let event_id = item.decoded.as_ref().ok()?.envelope.event_id;
                 seen.insert(event_id)
@@ -286,8 +387,8 @@ impl<H: Handler> Worker<H> {
             let record = &item.record;
             committed.next = committed.next.max(record.offset + 1);
             let Ok(decoded) = &item.decoded else { continue };
-            if record.offset < stored {
-                // Another owner of the partition got here first.
+            if record.offset < stored || queued.contains(&record.offset) {
+                // Another owner of the partition got here first, or it is parked.
                 continue;
             }
             let event_id = decoded.envelope.event_id;
@@ -332,15 +433,21 @@ impl<H: Handler> Worker<H> {
                     event_id.map_or("?".to_owned(), |id| id.to_string())
                 )));
             }
-            Err((failed, HandlerError::Permanent(error))) => {
+            Err((failed, error)) => {
                 let _ = tx.rollback().await;
                 let index = batch
                     .get(failed)
                     .or(batch.first())
                     .map_or(0, |(index, _)| *index);
-                return Err(Rollback::Permanent {
-                    index,
-                    reason: error.to_string(),
+                return Err(match error {
+                    HandlerError::Waiting(error) => Rollback::Waiting {
+                        index,
+                        reason: error.to_string(),
+                    },
+                    error => Rollback::Permanent {
+                        index,
+                        reason: error.to_string(),
+                    },
                 });
             }
         }
@@ -356,6 +463,10 @@ impl<H: Handler> Worker<H> {
     pub(super) fn committed(&mut self, committed: &Committed) {
         let env = &self.env;
         env.handler.committed();
+        if committed.applied > 0 {
+            // What was applied may be what a parked event waits for.
+            env.shared.progress.notify_waiters();
+        }
         let topic = self.tp.0.as_str();
         self.next = Some(self.next.map_or(committed.next, |n| n.max(committed.next)));
         self.attempts.retain(|&offset, _| offset >= committed.next);
@@ -373,8 +484,11 @@ impl<H: Handler> Worker<H> {
         }
     }
 
-    /// Waits before retry number `failures`, unless told to stop.
+    /// Waits before retry number `failures`, unless told to stop. A worker that waits says
+    /// it is alive (see [`super::watchdog`]), so that the group's other members do not take
+    /// its standstill for an orphaned partition.
     pub(super) async fn pause(&self, failures: u32) -> Result<(), Abandoned> {
+        self.beat().await;
         let wait = self.env.config.backoff(failures);
         tokio::select! {
             () = tokio::time::sleep(wait) => Ok(()),

@@ -11,6 +11,10 @@
 //! An interrupted rebuild (Ctrl-C, SIGKILL, a crash) leaves the live version untouched and
 //! its own version `building`: run it again and it resumes from the offsets its database
 //! committed, applying nothing twice.
+//!
+//! A rebuild passes over every record that a version of the same read model (or service)
+//! dead-lettered, as read from the dead-letter topics when it starts: it applies nothing the
+//! live version refused, and adds nothing to the dead-letter topics.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -27,6 +31,7 @@ use super::Projection;
 use super::versions::{self, Version};
 use crate::consumer::{self, Consumer, ConsumerConfig, Handler};
 use crate::db::{self, Db, Migrations};
+use crate::dlq;
 use crate::kafka;
 use crate::metrics::Metrics;
 use crate::service::ServiceArgs;
@@ -42,6 +47,44 @@ const REBUILD_READ_AHEAD: usize = 20_000;
 
 /// How often the topics' end is read again.
 const END_EVERY: Duration = Duration::from_secs(1);
+
+/// Whether consumer group `group` is one of `name`'s: its own (`name`), or a version's
+/// (`name.vN`).
+fn version_of(group: &str, name: &str) -> bool {
+    group.strip_prefix(name).is_some_and(|rest| {
+        rest.is_empty()
+            || rest
+                .strip_prefix(".v")
+                .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+    })
+}
+
+/// The records of `topics` that a consumer group matching `group` dead-lettered, with when
+/// (as written in the dead letter).
+pub(crate) async fn dead_lettered(
+    args: &ServiceArgs,
+    group: impl Fn(&str) -> bool,
+    topics: &[Topic],
+) -> anyhow::Result<BTreeMap<(String, i32, i64), Option<String>>> {
+    let connections = &args.connections;
+    let names = connections.topics();
+    let config = kafka::client_config(&connections.bootstrap_servers, &connections.kafka);
+    let mut out = BTreeMap::new();
+    for topic in topics {
+        let letters = dlq::list(&config, &names.dlq(*topic), &dlq::Selection::default())
+            .await
+            .with_context(|| format!("reading {}", names.dlq(*topic)))?;
+        for letter in letters {
+            if !letter.consumer_group.as_deref().is_some_and(&group) {
+                continue;
+            }
+            if let Some(original) = letter.original {
+                out.insert(original, letter.failed_at);
+            }
+        }
+    }
+    Ok(out)
+}
 
 /// How a rebuild runs.
 #[derive(Debug, Clone)]
@@ -198,6 +241,14 @@ pub async fn rebuild_with<H: Handler>(
         consumer::start_at(&db.pool, &version.group(), &start).await?;
     }
     let before = applied(&db, &version, &start).await?;
+    let mut passed_over = consumer::PassedOver::new();
+    let ours = |group: &str| version_of(group, name);
+    for (topic, partition, offset) in dead_lettered(args, ours, target.topics).await?.into_keys() {
+        passed_over
+            .entry(topic)
+            .or_default()
+            .insert((partition, offset));
+    }
 
     let mut config = ConsumerConfig::new(version.group(), topics);
     config.session_timeout = args.session_timeout;
@@ -212,7 +263,8 @@ pub async fn rebuild_with<H: Handler>(
         db.clone(),
         Codec::new(&connections.registry_url),
         Metrics::new(),
-    );
+    )
+    .pass_over(passed_over);
     let stop = shutdown.child_token();
     let handler = make(&db, &connections.topics());
     let token = stop.clone();
@@ -454,6 +506,22 @@ mod tests {
             .iter()
             .map(|(t, p, o)| (((*t).to_owned(), *p), *o))
             .collect()
+    }
+
+    #[test]
+    fn a_read_models_groups_are_its_own_and_its_versions() {
+        for group in ["order-view", "order-view.v2", "order-view.v17"] {
+            assert!(version_of(group, "order-view"), "{group}");
+        }
+        for group in [
+            "order-view-x",
+            "order-view.v",
+            "order-view.vx",
+            "orders",
+            "order-view.v2a",
+        ] {
+            assert!(!version_of(group, "order-view"), "{group}");
+        }
     }
 
     #[test]

@@ -129,6 +129,7 @@ impl Follower {
         let mut config = ConsumerConfig::new(version.group(), names);
         config.session_timeout = self.args.session_timeout;
         config.fetch_wait = self.args.fetch_wait;
+        config.park_budget = self.args.park_budget;
         let kafka = kafka::client_config(
             &self.args.connections.bootstrap_servers,
             &self.args.connections.kafka,

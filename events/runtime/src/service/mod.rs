@@ -65,6 +65,10 @@ pub struct ServiceArgs {
     /// hop's latency; shorter costs the broker more idle work.
     #[arg(long, env = "EVENTMART_FETCH_WAIT", default_value = "250ms", value_parser = humantime::parse_duration)]
     pub fetch_wait: Duration,
+    /// How long an event that waits for a fact (an order not known yet) stays parked for its
+    /// key before it and the events queued behind it are dead-lettered.
+    #[arg(long, env = "EVENTMART_PARK_BUDGET", default_value = "10m", value_parser = humantime::parse_duration)]
+    pub park_budget: Duration,
 }
 
 impl ServiceArgs {
@@ -139,6 +143,9 @@ impl Service {
         connections.provision().await?;
         let codec = Codec::new(&connections.registry_url);
         let metrics = Metrics::new();
+        if let Some(own) = eventmart_events::Topic::from_base_name(name) {
+            metrics.relay_started(&topics.name(own));
+        }
         let journal = Journal::new(db.clone(), topics.clone());
         let mut relay_config = RelayConfig::new(&connections.bootstrap_servers);
         relay_config.kafka = connections.kafka.clone();
@@ -173,6 +180,7 @@ impl Service {
         let mut config = ConsumerConfig::new(self.name, names);
         config.session_timeout = self.args.session_timeout;
         config.fetch_wait = self.args.fetch_wait;
+        config.park_budget = self.args.park_budget;
         let kafka = kafka::client_config(
             &self.args.connections.bootstrap_servers,
             &self.args.connections.kafka,

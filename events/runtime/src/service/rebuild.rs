@@ -22,7 +22,7 @@
 //!
 //! Not here: which topics and folds a service has (each service's `replay` module).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use anyhow::{Context, bail};
 use eventmart_events::{Topic, Topics};
@@ -34,9 +34,7 @@ use super::handover;
 use super::lock::WriterLock;
 use crate::consumer::{self, Handler, HandlerError, Incoming};
 use crate::db::{self, Db, Migrations};
-use crate::dlq;
 use crate::journal::{AppendError, Journal};
-use crate::kafka;
 use crate::projection::rebuild::{self as projection_rebuild, Outcome, Progress, Target};
 use crate::projection::versions::{self, Version, VersionState};
 use crate::projection::{Table, rebuild::RebuildOptions};
@@ -88,15 +86,14 @@ pub trait ServiceState: Send + Sync + 'static {
     }
 }
 
-/// The facts handler of `S` with what every service's replay does around it: pass over what
-/// the live group dead-lettered, and take the service's own events into the journal.
+/// The facts handler of `S` with what every service's replay does around it: take the
+/// service's own events into the journal. (What the live group dead-lettered, the rebuild's
+/// consumer passes over before any handler sees it.)
 #[derive(Debug)]
 struct Folding<H> {
     inner: H,
     journal: Journal,
     own: String,
-    /// By topic: the (partition, offset) of each record the live group dead-lettered.
-    refused: BTreeMap<String, BTreeSet<(i32, i64)>>,
 }
 
 impl<H: Handler> Handler for Folding<H> {
@@ -105,13 +102,6 @@ impl<H: Handler> Handler for Folding<H> {
         tx: &mut AnyConnection,
         event: &Incoming<'_>,
     ) -> Result<(), HandlerError> {
-        if self
-            .refused
-            .get(event.topic)
-            .is_some_and(|at| at.contains(&(event.partition, event.offset)))
-        {
-            return Ok(());
-        }
         self.inner.handle(tx, event).await?;
         if event.topic == self.own {
             self.journal
@@ -153,13 +143,6 @@ pub async fn rebuild<S: ServiceState>(
     progress: impl FnMut(&Progress),
     shutdown: CancellationToken,
 ) -> anyhow::Result<Outcome> {
-    let mut refused: BTreeMap<String, BTreeSet<(i32, i64)>> = BTreeMap::new();
-    for (topic, partition, offset) in dead_lettered(args, S::NAME, S::FACTS).await?.into_keys() {
-        refused
-            .entry(topic)
-            .or_default()
-            .insert((partition, offset));
-    }
     let options = RebuildOptions {
         from: None,
         promote: false,
@@ -174,7 +157,6 @@ pub async fn rebuild<S: ServiceState>(
                 inner: S::replay(journal.clone()),
                 journal,
                 own: topics.name(S::OWN),
-                refused,
             }
         },
         args,
@@ -255,33 +237,6 @@ pub async fn promote<S: ServiceState>(
     })
 }
 
-/// The records of `topics` that `group` dead-lettered, with when: its live state never
-/// applied them, so a rebuilt one must not either.
-async fn dead_lettered(
-    args: &ServiceArgs,
-    group: &str,
-    topics: &[Topic],
-) -> anyhow::Result<BTreeMap<(String, i32, i64), Option<String>>> {
-    let connections = &args.connections;
-    let names = connections.topics();
-    let config = kafka::client_config(&connections.bootstrap_servers, &connections.kafka);
-    let mut out = BTreeMap::new();
-    for topic in topics {
-        let letters = dlq::list(&config, &names.dlq(*topic), &dlq::Selection::default())
-            .await
-            .with_context(|| format!("reading {}", names.dlq(*topic)))?;
-        for letter in letters {
-            if letter.consumer_group.as_deref() != Some(group) {
-                continue;
-            }
-            if let Some(original) = letter.original {
-                out.insert(original, letter.failed_at);
-            }
-        }
-    }
-    Ok(out)
-}
-
 /// Fails if the service dead-lettered a record after the version's rebuild started, at a
 /// position the rebuild had already passed: the rebuild applied what the live state refused.
 async fn refuse_late_dead_letters(
@@ -292,7 +247,10 @@ async fn refuse_late_dead_letters(
 ) -> anyhow::Result<()> {
     let name = &version.projection;
     let started = version.created_at;
-    for ((topic, partition, offset), failed_at) in dead_lettered(args, name, facts).await? {
+    let by_service = |group: &str| group == name;
+    for ((topic, partition, offset), failed_at) in
+        projection_rebuild::dead_lettered(args, by_service, facts).await?
+    {
         let late = failed_at
             .and_then(|t| chrono::DateTime::parse_from_rfc3339(&t).ok())
             .is_none_or(|t| t >= started);
@@ -414,6 +372,7 @@ mod tests {
             grace: Duration::from_secs(1),
             session_timeout: Duration::from_secs(6),
             fetch_wait: Duration::from_millis(100),
+            park_budget: Duration::from_secs(600),
         }
     }
 

@@ -82,7 +82,8 @@ impl Harness {
         .expect("database opens");
         for statement in [
             "CREATE TABLE stock (product_id TEXT PRIMARY KEY, quantity BIGINT NOT NULL)",
-            "CREATE TABLE applied (event_id TEXT NOT NULL)",
+            // `seq` numbers the applications in commit order.
+            "CREATE TABLE applied (event_id TEXT NOT NULL, seq BIGINT)",
         ] {
             sqlx::query(statement)
                 .execute(&db.pool)
@@ -282,6 +283,31 @@ impl Harness {
     }
 
     /// How many times `event_id` is in the applied log.
+    /// The events applied, in the order they were applied.
+    pub async fn applied_in_order(&self) -> Vec<Uuid> {
+        sqlx::query_scalar::<_, String>("SELECT event_id FROM applied ORDER BY seq")
+            .fetch_all(&self.db.pool)
+            .await
+            .expect("applied")
+            .iter()
+            .map(|id| Uuid::parse_str(id).expect("uuid"))
+            .collect()
+    }
+
+    /// The parked events, by offset: (partition, offset, event id, reason).
+    pub async fn parked(&self) -> Vec<(i64, i64, Uuid, String)> {
+        sqlx::query_as::<_, (i64, i64, String, String)>(
+            "SELECT partition_id, record_offset, event_id, reason FROM consumer_parked \
+             ORDER BY partition_id, record_offset",
+        )
+        .fetch_all(&self.db.pool)
+        .await
+        .expect("parked")
+        .into_iter()
+        .map(|(p, o, id, reason)| (p, o, Uuid::parse_str(&id).expect("uuid"), reason))
+        .collect()
+    }
+
     pub async fn times_applied(&self, event_id: Uuid) -> i64 {
         sqlx::query_scalar("SELECT COUNT(*) FROM applied WHERE event_id = $1")
             .bind(event_id.to_string())
@@ -373,6 +399,8 @@ pub enum Fault {
     Transient(u32),
     /// Fail permanently until told otherwise.
     Permanent,
+    /// Wait for a fact that has not arrived, until told otherwise.
+    Waiting,
 }
 
 /// Adds RESTOCKED quantities to `stock` and logs each applied event in `applied`, failing on
@@ -426,6 +454,7 @@ impl StockHandler {
         let mut faults = self.faults.lock().expect("lock");
         match faults.get_mut(&event_id)? {
             Fault::Permanent => Some(HandlerError::permanent("the handler refuses this event")),
+            Fault::Waiting => Some(HandlerError::waiting("the product is not known yet")),
             Fault::Transient(0) => None,
             Fault::Transient(left) => {
                 *left -= 1;
@@ -462,10 +491,13 @@ impl Handler for StockHandler {
                 .await?;
             }
         }
-        sqlx::query("INSERT INTO applied (event_id) VALUES ($1)")
-            .bind(event_id.to_string())
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "INSERT INTO applied (event_id, seq) \
+             VALUES ($1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM applied))",
+        )
+        .bind(event_id.to_string())
+        .execute(&mut *tx)
+        .await?;
         Ok(())
     }
 }
