@@ -13,8 +13,12 @@
 //! is the usual case.) A listed group that has committed nothing on the event topics is
 //! someone else's and is left out.
 //!
+//! Below the dead letters, the events each group has parked for their key (see
+//! [`parked`]), read from the components' databases.
+//!
 //! Not here: the offsets in the consumers' databases, or changing any position.
 
+mod parked;
 mod report;
 
 use std::collections::btree_map::Entry;
@@ -61,6 +65,24 @@ pub(crate) struct StatusArgs {
     /// unconsumed records may take in all.
     #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
     timeout: Duration,
+    /// Where a component's database is, for its parked events (repeatable), e.g.
+    /// `orders=postgres://…/orders`; a component not named is looked for at
+    /// `sqlite://var/<name>.db`.
+    #[arg(long = "database-url", value_name = "NAME=URL", value_parser = name_and_url)]
+    database_urls: Vec<(String, String)>,
+}
+
+fn name_and_url(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((name, url)) if KNOWN_GROUPS.contains(&name) && !url.is_empty() => {
+            Ok((name.to_owned(), url.to_owned()))
+        }
+        Some((name, _)) if !KNOWN_GROUPS.contains(&name) => Err(format!(
+            "{name:?} is not a component; expected one of {}",
+            KNOWN_GROUPS.join(", ")
+        )),
+        _ => Err("expected NAME=URL, e.g. orders=postgres://localhost/orders".to_owned()),
+    }
 }
 
 /// Prints every group's position and lag, then the dead-letter counts.
@@ -70,7 +92,7 @@ pub(crate) async fn run(conn: &Connections, args: StatusArgs) -> anyhow::Result<
     let event_topics: Vec<String> = Topic::ALL.iter().map(|t| topics.name(*t)).collect();
     let dlq_topics: Vec<String> = Topic::ALL.iter().map(|t| topics.dlq(*t)).collect();
     let bootstrap = conn.bootstrap_servers.clone();
-    let status = tokio::task::spawn_blocking(move || {
+    let mut status = tokio::task::spawn_blocking(move || {
         gather(
             &kafka,
             &event_topics,
@@ -81,6 +103,13 @@ pub(crate) async fn run(conn: &Connections, args: StatusArgs) -> anyhow::Result<
         .with_context(|| format!("reading the status from the broker at {bootstrap}"))
     })
     .await??;
+    let (parked, problems, read) = parked::read(&KNOWN_GROUPS, &args.database_urls).await;
+    for problem in &problems {
+        eprintln!("note: cannot read the parked events of {problem}");
+    }
+    if read > 0 {
+        status.parked = Some(parked);
+    }
     for topic in &status.missing_topics {
         eprintln!("note: topic {topic} does not exist (run `eventmart topics create`)");
     }
@@ -209,6 +238,7 @@ fn gather(
     Ok(Status {
         groups,
         dead_letters,
+        parked: None,
         list_error: listed.err(),
         missing_topics: event_topics
             .iter()

@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use eventmart_runtime::consumer::ParkedSummary;
 use serde_json::{Value, json};
 
 /// A place in a partition: topic, partition, offset.
@@ -61,6 +62,8 @@ pub(super) struct Status {
     pub(super) groups: Vec<GroupStatus>,
     /// Each dead-letter topic's count.
     pub(super) dead_letters: Vec<DeadLetterCount>,
+    /// What each group has parked, when any component's database could be read.
+    pub(super) parked: Option<Vec<ParkedSummary>>,
     /// Why the broker could not list its groups, if it could not.
     pub(super) list_error: Option<String>,
     /// Event topics that do not exist.
@@ -169,9 +172,25 @@ impl Status {
             .iter()
             .map(|d| json!({ "topic": d.topic, "count": d.count }))
             .collect();
+        let now = chrono::Utc::now().timestamp_millis();
+        let parked: Option<Vec<Value>> = self.parked.as_ref().map(|parked| {
+            parked
+                .iter()
+                .map(|p| {
+                    json!({
+                        "group": p.group,
+                        "topic": p.topic,
+                        "keys": p.keys,
+                        "events": p.events,
+                        "oldest_seconds": seconds_json(Some(now - p.oldest_parked_at)),
+                    })
+                })
+                .collect()
+        });
         json!({
             "groups": groups,
             "dead_letters": dead_letters,
+            "parked": parked,
             "groups_listed_by_broker": self.list_error.is_none(),
         })
     }
@@ -224,8 +243,36 @@ impl Status {
             rows.push(vec![d.topic.clone(), count]);
         }
         out.push_str(&aligned(&rows));
+        if let Some(parked) = &self.parked {
+            out.push('\n');
+            out.push_str(&parked_table(parked, chrono::Utc::now().timestamp_millis()));
+        }
         out
     }
+}
+
+/// The parked events by group and topic, with how long the oldest has waited.
+fn parked_table(parked: &[ParkedSummary], now: i64) -> String {
+    if parked.is_empty() {
+        return "PARKED: none\n".to_owned();
+    }
+    let mut rows = vec![row([
+        "GROUP",
+        "TOPIC",
+        "PARKED-KEYS",
+        "PARKED-EVENTS",
+        "OLDEST-SECONDS",
+    ])];
+    for p in parked {
+        rows.push(vec![
+            p.group.clone(),
+            p.topic.clone(),
+            p.keys.to_string(),
+            p.events.to_string(),
+            seconds_text(Some(now - p.oldest_parked_at)),
+        ]);
+    }
+    aligned(&rows)
 }
 
 fn row<const N: usize>(cells: [&str; N]) -> Vec<String> {
@@ -303,7 +350,29 @@ mod tests {
             ],
             list_error: None,
             missing_topics: vec![],
+            parked: None,
         }
+    }
+
+    #[test]
+    fn parked_events_are_a_table_of_their_own() {
+        let parked = [ParkedSummary {
+            group: "orders".to_owned(),
+            topic: "payments".to_owned(),
+            keys: 2,
+            events: 3,
+            oldest_parked_at: 1_000,
+        }];
+        let text = parked_table(&parked, 13_500);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines,
+            [
+                "GROUP   TOPIC     PARKED-KEYS  PARKED-EVENTS  OLDEST-SECONDS",
+                "orders  payments  2            3              12.5",
+            ]
+        );
+        assert_eq!(parked_table(&[], 0), "PARKED: none\n");
     }
 
     #[test]
