@@ -249,6 +249,7 @@ async fn malformed_requests_and_unknown_users_products_and_orders_are_refused() 
         .await?;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
     assert_eq!(body["error"], "unknown_user");
+    assert_eq!(body["field"], "user_id", "{body}");
     let unheard_of = Uuid::now_v7();
     let (status, body) = orders
         .post(
@@ -258,6 +259,7 @@ async fn malformed_requests_and_unknown_users_products_and_orders_are_refused() 
         .await?;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
     assert_eq!(body["error"], "unknown_product");
+    assert_eq!(body["field"], "lines[1].product_id", "{body}");
     assert!(
         body["message"]
             .as_str()

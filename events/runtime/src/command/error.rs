@@ -34,6 +34,8 @@ pub enum CommandError {
         code: String,
         /// What went wrong, for people.
         message: String,
+        /// The request field the refusal is about (`lines[1].product_id`), when there is one.
+        field: Option<String>,
     },
     /// The aggregate's state refuses the command (409), e.g. cancelling a confirmed order or
     /// taking an email another user holds: the request collides with what exists, and
@@ -77,7 +79,17 @@ impl CommandError {
         CommandError::Rejected {
             code: code.into(),
             message: message.into(),
+            field: None,
         }
+    }
+
+    /// The same error, naming the request field it is about (in the body's `field`); only a
+    /// domain refusal takes one.
+    pub fn about_field(mut self, name: impl Into<String>) -> Self {
+        if let CommandError::Rejected { field, .. } = &mut self {
+            *field = Some(name.into());
+        }
+        self
     }
 
     /// A refusal by the aggregate's state (409) with a stable `code`.
@@ -134,7 +146,11 @@ impl IntoResponse for CommandError {
             tracing::error!(error = %self, "command failed");
         }
         let mut body = json!({ "error": self.code(), "message": self.to_string() });
-        if let CommandError::InvalidField { field, .. } = &self {
+        if let CommandError::InvalidField { field, .. }
+        | CommandError::Rejected {
+            field: Some(field), ..
+        } = &self
+        {
             body["field"] = json!(field);
         }
         let body = Json(body);

@@ -18,7 +18,7 @@ use sqlx::AnyConnection;
 use uuid::Uuid;
 
 use super::{App, parse_order_id, view};
-use crate::domain::{Command, OrderDecider, OrderRequest, PlaceOrder, Product};
+use crate::domain::{Command, OrderDecider, OrderError, OrderRequest, PlaceOrder, Product};
 use crate::record::{self, RecordError};
 
 /// The body of `POST /orders`.
@@ -74,6 +74,7 @@ async fn place_in(
     at: DateTime<Utc>,
 ) -> Result<Accepted, CommandError> {
     let user_known = state::exists(tx, record::USER, &request.user_id.to_string()).await?;
+    let products: Vec<Uuid> = request.lines.iter().map(|l| l.product_id).collect();
     let mut prices = BTreeMap::new();
     for line in &request.lines {
         let product =
@@ -93,7 +94,7 @@ async fn place_in(
     });
     let events: Vec<(Event, Envelope)> = OrderDecider
         .decide(&None, &command)
-        .map_err(RecordError::from)?
+        .map_err(|refusal| refused_field(refusal, &products))?
         .into_iter()
         .map(|event| {
             let envelope = Envelope::new(&event);
@@ -144,4 +145,21 @@ pub(super) async fn cancel(
         })
     })
     .await
+}
+
+/// A refusal to place an order, naming the request field it is about when there is one.
+fn refused_field(refusal: OrderError, products: &[Uuid]) -> CommandError {
+    let field = match &refusal {
+        OrderError::UnknownUser(_) => Some("user_id".to_owned()),
+        OrderError::UnknownProduct(id) => products
+            .iter()
+            .position(|p| p == id)
+            .map(|i| format!("lines[{i}].product_id")),
+        _ => None,
+    };
+    let error = CommandError::from(RecordError::from(refusal));
+    match field {
+        Some(field) => error.about_field(field),
+        None => error,
+    }
 }
