@@ -31,7 +31,14 @@ impl TimerHandler for Charges {
         })?;
         let mut change = Change::new(order_id, load_payment(tx, order_id).await?);
         let outstanding_cents = match change.after.user_id {
-            Some(user_id) => load_credit(tx, user_id).await?.state.outstanding_cents,
+            Some(user_id) => {
+                let credit = load_credit(tx, user_id).await?;
+                // The decision holds only for the credit it read: written at this version,
+                // a charge made meanwhile by another instance (or partition) is a conflict,
+                // and the charge is decided again on the credit that includes it.
+                change.decided_on_credit(user_id, credit.version);
+                credit.state.outstanding_cents
+            }
             None => 0,
         };
         let command = Command::Charge {

@@ -114,6 +114,8 @@ pub(crate) struct Change {
     observed: Vec<Event>,
     /// Events decided now, to append.
     decided: Vec<(Event, Envelope)>,
+    /// The version of each user's credit the decision read: the credit is written at it.
+    credit_read: BTreeMap<Uuid, u64>,
 }
 
 impl Change {
@@ -126,7 +128,13 @@ impl Change {
             after,
             observed: Vec::new(),
             decided: Vec::new(),
+            credit_read: BTreeMap::new(),
         }
+    }
+
+    /// Records that what is decided rests on `user_id`'s credit as read at `version`.
+    pub(crate) fn decided_on_credit(&mut self, user_id: Uuid, version: u64) {
+        self.credit_read.insert(user_id, version);
     }
 
     /// The payment as read.
@@ -179,6 +187,7 @@ impl Store {
             after,
             observed,
             decided,
+            credit_read,
         } = change;
         let id = order_id.to_string();
         state::save(tx, PAYMENT, &id, before.version, &after).await?;
@@ -193,7 +202,13 @@ impl Store {
         for (user_id, cents) in credit {
             let current = load_credit(tx, user_id).await?;
             let changed = current.state.changed_by(cents);
-            state::save(tx, CREDIT, &user_id.to_string(), current.version, &changed).await?;
+            // At the version the decision read, if it read one: a credit changed since then
+            // fails the write as a conflict, and the decision is taken again.
+            let expected = credit_read
+                .get(&user_id)
+                .copied()
+                .unwrap_or(current.version);
+            state::save(tx, CREDIT, &user_id.to_string(), expected, &changed).await?;
         }
 
         let was_charging = before.state.status == Status::Charging;
