@@ -1,6 +1,8 @@
 //! The writer lock of a service's database: every running instance holds it shared, and
 //! promoting a rebuilt state takes it exclusively, so that a state is never swapped under a
-//! service that is still writing to the old one.
+//! service that is still writing to the old one. On SQLite a running instance holds it
+//! exclusively: a SQLite database serves one instance (several instances of a service run
+//! on PostgreSQL), and a second one is refused with an error that says so.
 //!
 //! On SQLite it is an advisory lock on the file `<database>.lock` beside the database; on
 //! PostgreSQL a session advisory lock in the main database, held by a connection of its own.
@@ -43,6 +45,17 @@ impl WriterLock {
     /// Takes the lock shared, as a running service does: other instances may hold it too;
     /// fails while a promotion holds it.
     pub async fn shared(main_url: &str, service: &str) -> anyhow::Result<Self> {
+        if Engine::of(main_url)? == Engine::Sqlite {
+            return Self::take(main_url, Mode::Exclusive)
+                .await
+                .with_context(|| {
+                    format!(
+                        "{service}: another instance runs on this SQLite database, or its state is \
+                     being swapped; a SQLite database serves one instance (run several on \
+                     PostgreSQL)"
+                    )
+                });
+        }
         Self::take(main_url, Mode::Shared).await.with_context(|| {
             format!("{service}: its state is being swapped for a rebuilt one; start it again once the promotion has finished")
         })
@@ -122,13 +135,24 @@ mod tests {
     use crate::testing::TestDatabase;
 
     on_both_engines!(instances_share_the_lock_and_a_promotion_excludes_them);
+    /// Several instances share the lock on PostgreSQL; on SQLite a second is refused.
     async fn instances_share_the_lock_and_a_promotion_excludes_them(
         engine: Engine,
     ) -> anyhow::Result<()> {
         let database = TestDatabase::create(engine).await?;
         let url = &database.url;
         let one = WriterLock::shared(url, "orders").await?;
-        let two = WriterLock::shared(url, "orders").await?;
+        let two = match engine {
+            Engine::Postgres => Some(WriterLock::shared(url, "orders").await?),
+            Engine::Sqlite => {
+                let refused = WriterLock::shared(url, "orders").await.unwrap_err();
+                assert!(
+                    format!("{refused:#}").contains("serves one instance"),
+                    "{refused:#}"
+                );
+                None
+            }
+        };
         let refused = WriterLock::exclusive(url, "orders").await.unwrap_err();
         assert!(
             format!("{refused:#}").contains("orders is running"),
