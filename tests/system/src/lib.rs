@@ -55,6 +55,8 @@ pub struct Settings {
     pub provider_latency: Duration,
     /// The read models that run too (of [`READ_MODELS`]).
     pub read_models: &'static [&'static str],
+    /// How long an event waiting for a fact stays parked (`EVENTMART_PARK_BUDGET`).
+    pub park_budget: Duration,
 }
 
 impl Settings {
@@ -65,6 +67,7 @@ impl Settings {
             order_deadline: Duration::from_secs(60),
             provider_latency: Duration::ZERO,
             read_models: &[],
+            park_budget: Duration::from_secs(600),
         }
     }
 }
@@ -96,6 +99,8 @@ pub struct System {
     settings: Settings,
     ports: BTreeMap<&'static str, u16>,
     services: tokio::sync::Mutex<BTreeMap<&'static str, Running>>,
+    /// Further instances of components, beside the first: name, port and process.
+    extras: tokio::sync::Mutex<Vec<(String, u16, TestProcess)>>,
     http: reqwest::Client,
 }
 
@@ -130,6 +135,7 @@ impl System {
             settings,
             ports,
             services: tokio::sync::Mutex::new(services),
+            extras: tokio::sync::Mutex::new(Vec::new()),
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(30))
                 .pool_max_idle_per_host(64)
@@ -228,6 +234,10 @@ impl System {
                 "PAYMENTS_PROVIDER_LATENCY".into(),
                 format!("{}ms", self.settings.provider_latency.as_millis()),
             ),
+            (
+                "EVENTMART_PARK_BUDGET".into(),
+                format!("{}ms", self.settings.park_budget.as_millis()),
+            ),
             ("RUST_LOG".into(), "info".into()),
         ]
     }
@@ -266,6 +276,41 @@ impl System {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+
+    /// Starts one more instance of component `name` on its own port and the first one's
+    /// database (PostgreSQL: a SQLite database serves one instance), in the same consumer
+    /// group, and waits until it is ready. Returns its base URL.
+    pub async fn add_instance(&self, name: &str) -> anyhow::Result<String> {
+        let port = free_port()?;
+        let url = self.database_url(name).await?;
+        let mut environment = self.environment(name, &url);
+        for (key, value) in &mut environment {
+            if key == "EVENTMART_LISTEN" {
+                *value = format!("127.0.0.1:{port}");
+            }
+        }
+        let envs: Vec<(&str, &str)> = environment
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let process = TestProcess::spawn(name, &[], &envs)?;
+        let base = format!("http://127.0.0.1:{port}");
+        let ready = format!("{base}/health/ready");
+        self.extras
+            .lock()
+            .await
+            .push((name.to_owned(), port, process));
+        wait_for(
+            &format!("a second {name} to be ready"),
+            Duration::from_secs(90),
+            || async {
+                let response = self.http.get(&ready).send().await.ok()?;
+                response.status().is_success().then_some(())
+            },
+        )
+        .await?;
+        Ok(base)
     }
 
     /// The URL of `path` on service `name`.

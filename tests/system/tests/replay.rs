@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use eventmart_events::Topic;
 use eventmart_runtime::db::Engine;
 use eventmart_runtime::on_both_engines;
 use eventmart_system::{READ_MODELS, Settings, StatusCode, System, read_models_agree};
@@ -88,6 +89,28 @@ async fn a_projection_rebuilt_under_load_is_swapped_in_without_a_failed_or_older
         })
     };
 
+    // A record nobody can read, typed into the orders topic: the order view dead-letters it.
+    system
+        .kcat_produce(Topic::Orders, false, "{\"this is\": \"not an event\"\n")
+        .await?;
+    let order_view_letters = || async {
+        let letters = system.dead_letters(Topic::Orders).await?;
+        anyhow::Ok(
+            letters
+                .iter()
+                .filter(|l| {
+                    l.consumer_group
+                        .as_deref()
+                        .is_some_and(|g| g.starts_with("order-view"))
+                })
+                .count(),
+        )
+    };
+    eventmart_runtime::testing::wait_for("the order view's dead letter", SAGA, || async {
+        (order_view_letters().await.ok()? == 1).then_some(())
+    })
+    .await?;
+
     let url = system.database_url("order-view").await?;
     let rebuilt = system
         .eventmart(&[
@@ -144,6 +167,8 @@ async fn a_projection_rebuilt_under_load_is_swapped_in_without_a_failed_or_older
         ])
         .await?;
     assert!(verified.contains("identical"), "{verified}");
+    // Neither rebuild wrote the poison to the dead-letter topic again.
+    assert_eq!(order_view_letters().await?, 1);
     // Every other read model, rebuilt from offset 0 beside its live version, equals it.
     for model in ["product-availability", "sales", "saga-tracker"] {
         let url = system.database_url(model).await?;
