@@ -77,8 +77,12 @@ impl<H: Handler> Worker<H> {
 
     /// Settles `record` as dead-lettered without writing it to the dead-letter topic: it is
     /// there already, from the group this one rebuilds (see [`super::Consumer::pass_over`]).
-    pub(super) async fn pass_over(&mut self, record: &Record) -> Result<(), Abandoned> {
-        let event_id = record.stated_event_id();
+    pub(super) async fn pass_over(&mut self, item: &Item) -> Result<(), Abandoned> {
+        let record = &item.record;
+        let event_id = match &item.decoded {
+            Ok(decoded) => Some(decoded.envelope.event_id),
+            Err(_) => record.stated_event_id(),
+        };
         let mut failures = 0;
         loop {
             match self.settle_dead_letter(record.offset, event_id).await {

@@ -33,6 +33,8 @@ pub(super) struct Abandoned;
 pub(super) struct Item {
     pub(super) record: Record,
     pub(super) decoded: Result<Decoded, DecodeError>,
+    /// Settled as dead-lettered without being applied (see [`super::Consumer::pass_over`]).
+    pub(super) passed_over: bool,
 }
 
 /// What one transaction did.
@@ -242,21 +244,31 @@ impl<H: Handler> Worker<H> {
             if self.next.is_some_and(|next| record.offset < next) {
                 continue;
             }
-            if passed_over.is_some_and(|at| at.contains(&(self.tp.1, record.offset))) {
-                self.pass_over(&record).await?;
-                continue;
-            }
+            let passed_over =
+                passed_over.is_some_and(|at| at.contains(&(self.tp.1, record.offset)));
             let decoded = self.decode(&record).await?;
-            items.push(Item { record, decoded });
+            items.push(Item {
+                record,
+                decoded,
+                passed_over,
+            });
         }
+        // In offset order: what comes before a record passed over or dead-lettered is
+        // settled before it.
         let mut rest = &items[..];
         while let Some(first) = rest.first() {
-            if let Err(error) = &first.decoded {
+            if first.passed_over {
+                self.pass_over(first).await?;
+                rest = &rest[1..];
+            } else if let Err(error) = &first.decoded {
                 let reason = error.to_string();
                 self.dead_letter(first, error.kind(), &reason).await?;
                 rest = &rest[1..];
             } else {
-                let run = rest.iter().take_while(|i| i.decoded.is_ok()).count();
+                let run = rest
+                    .iter()
+                    .take_while(|i| i.decoded.is_ok() && !i.passed_over)
+                    .count();
                 let done = self.apply(&rest[..run]).await?;
                 rest = &rest[done..];
             }

@@ -15,7 +15,8 @@ use eventmart_events::inventory::{InventoryChange, InventoryUpdated, StockLine};
 use eventmart_events::topics::{INVENTORY, Topic};
 use eventmart_events::{Codec, Envelope, Event, Topics};
 use eventmart_runtime::consumer::{
-    Consumer, ConsumerConfig, ConsumerError, Handler, HandlerError, Incoming, stored_offsets,
+    Consumer, ConsumerConfig, ConsumerError, Handler, HandlerError, Incoming, PassedOver,
+    stored_offsets,
 };
 use eventmart_runtime::db::{Db, Engine, Migrations, connect_component};
 use eventmart_runtime::kafka::{TopicLayout, client_config, provision_topics};
@@ -136,6 +137,16 @@ impl Harness {
 
     /// Starts a consumer with `config` and `handler` on a task of its own.
     pub fn spawn(&self, config: ConsumerConfig, handler: impl Handler) -> Running {
+        self.spawn_passing_over(config, handler, PassedOver::new())
+    }
+
+    /// [`Harness::spawn`], passing over `records` (see `Consumer::pass_over`).
+    pub fn spawn_passing_over(
+        &self,
+        config: ConsumerConfig,
+        handler: impl Handler,
+        records: PassedOver,
+    ) -> Running {
         let metrics = Metrics::new();
         let consumer = Consumer::new(
             config,
@@ -143,7 +154,8 @@ impl Harness {
             self.db.clone(),
             self.codec.clone(),
             metrics.clone(),
-        );
+        )
+        .pass_over(records);
         let shutdown = CancellationToken::new();
         let join = tokio::spawn(consumer.run(handler, shutdown.clone()));
         Running {
