@@ -8,6 +8,8 @@
 //!   every [`EventType`] with its Avro schema (the `.avsc` files under `schemas/`, embedded).
 //! - [`envelope`]: the metadata every record carries as headers.
 //! - [`codec`]: values to events and back, as Avro through a schema registry or as JSON.
+//! - [`text`]: the rule every text follows (no control characters), on the wire and in
+//!   requests alike.
 //!
 //! Not here: Kafka clients, storage, and domain rules (those belong to the services). This
 //! crate is the bottom of the dependency graph: services and the runtime depend on it.
@@ -21,6 +23,7 @@ pub mod inventory;
 pub mod money;
 pub mod orders;
 pub mod payments;
+pub mod text;
 pub mod timestamp;
 pub mod topics;
 pub mod users;

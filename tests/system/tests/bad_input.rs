@@ -184,3 +184,54 @@ async fn every_service_refuses_bad_input_naming_the_field() -> anyhow::Result<()
     assert_eq!(stock["available"], 2, "{stock}");
     Ok(())
 }
+
+/// A control character (here U+0000, which PostgreSQL's JSON cannot hold) in any text is
+/// refused the same way on both engines: a 400 naming the field at the API, a dead letter
+/// naming the field when typed into kcat.
+async fn control_characters_are_refused_alike_on_both_engines(
+    engine: Engine,
+) -> anyhow::Result<()> {
+    let system = System::start(Settings::new(engine)).await?;
+    let nul = json!({"email": "nul@example.com", "name": "Ki\u{0}m"});
+    assert_field(
+        &system.post("users", "/users", &nul).await?,
+        StatusCode::BAD_REQUEST,
+        "name",
+    );
+    let bell =
+        json!({"sku": "BELL-1", "name": "Bell\u{7}", "price": {"cents": 100, "currency": "EUR"}});
+    assert_field(
+        &system.post("catalog", "/products", &bell).await?,
+        StatusCode::BAD_REQUEST,
+        "name",
+    );
+    let user = Uuid::now_v7();
+    let typed = json!({"event_type": "user.registered", "user_id": user,
+        "email": "typed@example.com", "name": "Ty\u{0}ped", "registered_at": "2026-12-01T10:00:00Z"});
+    system
+        .kcat_produce(
+            eventmart_events::Topic::Users,
+            true,
+            &format!("{user}:{typed}\n"),
+        )
+        .await?;
+    let letters = eventmart_runtime::testing::wait_for(
+        "both consumers of users to dead-letter it",
+        std::time::Duration::from_secs(60),
+        || async {
+            let letters = system
+                .dead_letters(eventmart_events::Topic::Users)
+                .await
+                .ok()?;
+            (letters.len() >= 2).then_some(letters)
+        },
+    )
+    .await?;
+    for letter in &letters {
+        assert_eq!(letter.error_kind, "schema_invalid", "{letter:?}");
+        assert!(letter.error_message.contains("name"), "{letter:?}");
+    }
+    Ok(())
+}
+
+eventmart_runtime::on_both_engines!(control_characters_are_refused_alike_on_both_engines);

@@ -36,6 +36,12 @@ pub(crate) fn decode_json_bytes(
     let json: Json = serde_json::from_slice(bytes).map_err(|e| {
         DecodeError::Undecodable(format!("the value looks like JSON but does not parse: {e}"))
     })?;
+    if let Some(field) = crate::text::control_character(&json) {
+        return Err(DecodeError::SchemaInvalid {
+            field,
+            reason: crate::text::CONTROL_CHARACTERS.to_owned(),
+        });
+    }
     let Json::Object(mut object) = json else {
         return Err(DecodeError::Undecodable(
             "the value is JSON but not an object; send one JSON object per record".to_owned(),

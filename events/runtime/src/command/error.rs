@@ -179,9 +179,16 @@ impl From<ReadError> for CommandError {
     }
 }
 
+/// Contention (a serialization failure, a deadlock, a lock not available, SQLite busy or
+/// locked) is a conflict, which [`run_command`](super::run_command) runs again; any other
+/// database failure makes the service unavailable for now.
 impl From<sqlx::Error> for CommandError {
     fn from(e: sqlx::Error) -> Self {
-        CommandError::Unavailable(format!("database: {e}"))
+        if crate::consumer::is_contention(&e) {
+            CommandError::Conflict(format!("database contention: {e}"))
+        } else {
+            CommandError::Unavailable(format!("database: {e}"))
+        }
     }
 }
 

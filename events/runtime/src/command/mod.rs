@@ -187,6 +187,16 @@ pub fn idempotency_key(headers: &HeaderMap) -> Result<Option<&str>, CommandError
 /// Parses a JSON request body into `T`; a malformed body or a field of the wrong type or
 /// missing is refused (400) naming the field's path (`lines[0].quantity`).
 pub fn parse_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, CommandError> {
+    // Text with control characters is refused alike on every engine (PostgreSQL's JSON
+    // cannot hold U+0000; SQLite would take it), and before anything else is said of it.
+    if let Ok(value) = serde_json::from_slice::<Value>(body)
+        && let Some(field) = eventmart_events::text::control_character(&value)
+    {
+        return Err(CommandError::invalid_field(
+            field,
+            eventmart_events::text::CONTROL_CHARACTERS,
+        ));
+    }
     let mut deserializer = serde_json::Deserializer::from_slice(body);
     match serde_path_to_error::deserialize(&mut deserializer) {
         Ok(value) => Ok(value),
@@ -216,9 +226,11 @@ pub fn parse_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Comm
 /// appends its events through it (with [`Journal::append`]), and returns what to answer.
 /// The transaction then commits, the relay is woken, and the response is returned.
 ///
-/// - On [`CommandError::Conflict`] (a concurrent command changed the same aggregate) the
-///   transaction is rolled back and `body` runs again, up to [`MAX_ATTEMPTS`] times in all;
-///   so `body` must read the state it decides on through the transaction it is given.
+/// - On [`CommandError::Conflict`] (a concurrent command changed the same aggregate, or the
+///   database refused the transaction for contention: a serialization failure, a deadlock,
+///   SQLite busy) the transaction is rolled back and `body` runs again, up to
+///   [`MAX_ATTEMPTS`] times in all; so `body` must read the state it decides on through the
+///   transaction it is given.
 /// - On any other error the transaction is rolled back and the error returned.
 /// - With an `idempotency_key`, the first successful response for the key is stored in the
 ///   same transaction. A repeat with the same `request_fingerprint` gets that response back
@@ -246,38 +258,50 @@ where
     let mut attempt = 0;
     loop {
         attempt += 1;
-        let mut tx = journal.db().pool.begin().await?;
-        if let Some(key) = idempotency_key {
-            let now = chrono::Utc::now().timestamp_millis();
-            match idempotency::claim(&mut tx, key, &request_hash, now).await? {
-                idempotency::Claim::Claimed => {}
-                idempotency::Claim::Answered { status, body } => {
-                    tx.rollback().await?;
-                    return Ok(CommandResponse::replay(status, body));
-                }
-                idempotency::Claim::Reused => {
-                    return Err(CommandError::IdempotencyKeyReused {
-                        key: key.to_owned(),
-                    });
-                }
-            }
-        }
-        let accepted = match body(&mut tx).await {
-            Ok(accepted) => accepted,
+        match attempt_once(journal, idempotency_key, &request_hash, &mut body).await {
             Err(CommandError::Conflict(reason)) if attempt < MAX_ATTEMPTS => {
-                tracing::debug!(attempt, %reason, "command met a version conflict; running it again");
-                continue;
+                tracing::debug!(attempt, %reason, "command met a conflict; running it again");
+                // A moment's pause, longer each time, so that two contenders drift apart.
+                tokio::time::sleep(std::time::Duration::from_millis(5 * attempt as u64)).await;
             }
-            Err(e) => return Err(e),
-        };
-        let response = accepted.into_command_response();
-        if let Some(key) = idempotency_key {
-            idempotency::store(&mut tx, key, response.status, &response.body).await?;
+            outcome => return outcome,
         }
-        tx.commit().await?;
-        journal.committed();
-        return Ok(response);
     }
+}
+
+/// One run of a command in its own transaction; see [`run_command`].
+async fn attempt_once<F>(
+    journal: &Journal,
+    idempotency_key: Option<&str>,
+    request_hash: &str,
+    body: &mut F,
+) -> Result<CommandResponse, CommandError>
+where
+    F: for<'c> FnMut(&'c mut AnyConnection) -> CommandFuture<'c> + Send,
+{
+    let mut tx = journal.db().pool.begin().await?;
+    if let Some(key) = idempotency_key {
+        let now = chrono::Utc::now().timestamp_millis();
+        match idempotency::claim(&mut tx, key, request_hash, now).await? {
+            idempotency::Claim::Claimed => {}
+            idempotency::Claim::Answered { status, body } => {
+                tx.rollback().await?;
+                return Ok(CommandResponse::replay(status, body));
+            }
+            idempotency::Claim::Reused => {
+                return Err(CommandError::IdempotencyKeyReused {
+                    key: key.to_owned(),
+                });
+            }
+        }
+    }
+    let response = body(&mut tx).await?.into_command_response();
+    if let Some(key) = idempotency_key {
+        idempotency::store(&mut tx, key, response.status, &response.body).await?;
+    }
+    tx.commit().await?;
+    journal.committed();
+    Ok(response)
 }
 
 /// Forgets idempotency keys stored more than `max_age` ago (a repeat of such a key runs its
@@ -361,6 +385,36 @@ mod tests {
             parse_body::<Body>(b"not json"),
             Err(CommandError::Invalid(_))
         ));
+    }
+
+    #[test]
+    fn text_with_a_control_character_is_refused_naming_its_field() {
+        for (body, path) in [
+            (r#"{"name": "Ki\u0000m"}"#, "name"),
+            (
+                r#"{"lines": [{"note": "ok"}, {"note": "a\u001fb"}]}"#,
+                "lines[1].note",
+            ),
+            (r#"{"user": {"email": "a@b.c\u007f"}}"#, "user.email"),
+        ] {
+            match parse_body::<Value>(body.as_bytes()).unwrap_err() {
+                CommandError::InvalidField { field, reason } => {
+                    assert_eq!(field, path, "{body}");
+                    assert!(reason.contains("control characters"), "{reason}");
+                }
+                other => panic!("{body}: {other:?}"),
+            }
+        }
+        assert!(parse_body::<Value>(br#"{"name": "Kim \u00e9t\u00e9"}"#).is_ok());
+    }
+
+    #[test]
+    fn contention_is_a_conflict_run_again_and_other_failures_are_unavailable() {
+        assert!(matches!(
+            CommandError::from(sqlx::Error::PoolTimedOut),
+            CommandError::Unavailable(_)
+        ));
+        assert!(!crate::consumer::is_contention(&sqlx::Error::RowNotFound));
     }
 
     #[test]

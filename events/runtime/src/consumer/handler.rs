@@ -189,6 +189,21 @@ pub(crate) fn is_transient(error: &sqlx::Error) -> bool {
     }
 }
 
+/// Whether a database error means the transaction met another one (a serialization
+/// failure, a deadlock, a lock not available, SQLite busy or locked): running it again, at
+/// once, is the cure.
+pub fn is_contention(error: &sqlx::Error) -> bool {
+    let sqlx::Error::Database(db) = error else {
+        return false;
+    };
+    db.code().is_some_and(|code| {
+        matches!(code.as_ref(), "40001" | "40P01" | "55P03")
+            || code
+                .parse::<i64>()
+                .is_ok_and(|extended| matches!(extended & 0xff, 5 | 6))
+    })
+}
+
 /// PostgreSQL SQLSTATE classes 08 (connection), 40 (serialization failure, deadlock),
 /// 53 (insufficient resources), 57 (operator intervention), 58 (system error) and 55P03
 /// (lock not available); SQLite's BUSY and LOCKED result codes, primary or extended.

@@ -295,3 +295,12 @@ fn avro_bytes_are_not_mistaken_for_json() {
     assert_eq!(err.kind(), "undecodable");
     assert!(err.to_string().contains("Codec"), "{err}");
 }
+
+#[test]
+fn a_control_character_in_any_text_is_schema_invalid_naming_the_field() {
+    let registered = json!({"event_type": "user.registered", "user_id": USER,
+        "email": "kim@example.com", "name": "Ki\u{0}m", "registered_at": 1714564800123i64});
+    let (field, why) = schema_invalid(decode(&registered));
+    assert_eq!(field, "name");
+    assert!(why.contains("control characters"), "{why}");
+}
