@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use eventmart_events::{Envelope, Event, to_json};
-use eventmart_runtime::consumer::stored_offsets;
+use eventmart_runtime::consumer::{PassedOver, stored_offsets};
 use eventmart_runtime::db::Engine;
 use eventmart_runtime::dlq::{self, Selection};
 use eventmart_runtime::testing::{postgres_admin_url, wait_for};
@@ -25,6 +25,8 @@ on_both_engines!(
     a_member_leaving_mid_stream_loses_and_doubles_nothing,
     transient_failures_are_retried_until_they_pass,
     a_recreated_topic_stops_the_consumer_instead_of_skipping_events,
+    processed_ids_past_their_retention_are_forgotten_and_positions_kept,
+    records_passed_over_are_settled_in_their_place_and_the_rest_applied,
 );
 
 fn series(name: &str, topic: &str) -> String {
@@ -262,11 +264,14 @@ async fn transient_failures_are_retried_until_they_pass(engine: Engine) {
         .await
         .expect("dead letters listed");
     assert!(letters.is_empty(), "{letters:?}");
-    assert!(
-        !metrics
-            .render()
-            .contains("eventmart_events_dead_lettered_total{")
-    );
+    // (Every dead-letter series is exported from the start, and every one is still zero.)
+    let text = metrics.render();
+    let series: Vec<&str> = text
+        .lines()
+        .filter(|line| line.starts_with("eventmart_events_dead_lettered_total{"))
+        .collect();
+    assert!(!series.is_empty());
+    assert!(series.iter().all(|line| line.ends_with(" 0")), "{series:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -431,4 +436,73 @@ async fn a_member_waiting_out_a_failure_is_not_taken_for_gone_on_postgres() {
     assert_eq!(metric(&a, rejoins) + metric(&b, rejoins), 0);
     assert_eq!(h.applied().await, (12, 12));
     assert_eq!(h.stock().await, expected_stock(&events));
+}
+
+async fn processed_ids_past_their_retention_are_forgotten_and_positions_kept(engine: Engine) {
+    let h = Harness::start(engine).await;
+    let products = products(4);
+    let events: Vec<Event> = (0..20).map(|i| restock(products[i % 4], 1)).collect();
+    for event in &events {
+        h.produce(event).await;
+    }
+    // Given a consumer that keeps processed ids for a moment only…
+    let mut config = h.config("stock");
+    config.dedup_retention = Duration::from_millis(1);
+    config.prune_every = Duration::from_millis(200);
+    let running = h.spawn(config.clone(), StockHandler::new());
+    h.wait_settled("stock").await;
+
+    // …then they are deleted, all of them…
+    let processed = || async {
+        sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM consumer_processed")
+            .fetch_one(&h.db.pool)
+            .await
+            .expect("count")
+    };
+    wait_for("the processed ids to be forgotten", DEADLINE, || async {
+        (processed().await == 0).then_some(())
+    })
+    .await
+    .expect("forgotten");
+    running.stop().await;
+
+    // …while the positions stay: a consumer under a fresh Kafka group applies nothing again.
+    config.kafka_group_id = Some(format!("stock-{}", Uuid::new_v4().simple()));
+    let running = h.spawn(config, StockHandler::new());
+    h.wait_settled("stock").await;
+    running.stop().await;
+    assert_eq!(h.applied().await, (20, 20));
+    assert_eq!(h.stock().await, expected_stock(&events));
+}
+
+async fn records_passed_over_are_settled_in_their_place_and_the_rest_applied(engine: Engine) {
+    let h = Harness::start(engine).await;
+    let product = Uuid::now_v7();
+    // Given twelve events of one key (one partition), in one batch…
+    let events: Vec<Event> = (1..=12).map(|q| restock(product, q)).collect();
+    let mut ids = Vec::new();
+    for event in &events {
+        ids.push(h.produce(event).await.event_id);
+    }
+    let ends = h.ends(&h.topic).await;
+    let (&partition, _) = ends.iter().find(|(_, end)| **end > 0).expect("a partition");
+    // …and a consumer told to pass over the fifth (a rebuild passing over what the live
+    // version dead-lettered)…
+    let mut passed = PassedOver::new();
+    passed
+        .entry(h.topic.clone())
+        .or_default()
+        .insert((partition, 4));
+    let running = h.spawn_passing_over(h.config("stock"), StockHandler::new(), passed);
+    h.wait_settled("stock").await;
+    running.stop().await;
+
+    // …then every other event is applied, in order, and nothing is dead-lettered again.
+    let mut expected = ids.clone();
+    expected.remove(4);
+    assert_eq!(h.applied_in_order().await, expected);
+    let letters = dlq::list(&h.kafka(), &h.dlq_topic(), &Selection::default())
+        .await
+        .expect("dead letters listed");
+    assert!(letters.is_empty(), "{letters:?}");
 }

@@ -129,6 +129,9 @@ async fn a_projection_rebuilt_under_load_is_swapped_in_without_a_failed_or_older
     stop.store(true, Ordering::Relaxed);
     shop.await??;
     let (reads, problems) = reader.await?;
+    if !problems.is_empty() {
+        eprintln!("DEBUGLOG\n{}", system.log("order-view").await);
+    }
     assert!(
         problems.is_empty(),
         "{reads} reads:\n{}",

@@ -123,6 +123,8 @@ impl Backlog {
             session_timeout: Duration::from_secs(6),
             fetch_wait,
             park_budget: Duration::from_secs(600),
+            dedup_retention: Duration::from_secs(30 * 24 * 3600),
+            idempotency_retention: Duration::from_secs(24 * 3600),
         }
     }
 

@@ -83,6 +83,8 @@ pub(crate) fn args(
         session_timeout: Duration::from_secs(6),
         fetch_wait: fetch_wait.unwrap_or(Duration::from_millis(100)),
         park_budget: Duration::from_secs(600),
+        dedup_retention: Duration::from_secs(30 * 24 * 3600),
+        idempotency_retention: Duration::from_secs(24 * 3600),
     }
 }
 

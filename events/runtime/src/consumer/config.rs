@@ -57,6 +57,15 @@ pub struct ConsumerConfig {
     /// `retry_backoff_base` and double).
     #[serde(default = "defaults::park_retry_max", with = "duration")]
     pub park_retry_max: Duration,
+    /// How long the ids of applied events are kept to recognise duplicates: longer than any
+    /// redelivery reaches (a rebalance or restart re-reads only past the stored position; a
+    /// producer retries for seconds; a relay republishes within minutes). An event typed in
+    /// or replayed from a dead-letter topic again after this long is applied again.
+    #[serde(default = "defaults::dedup_retention", with = "duration")]
+    pub dedup_retention: Duration,
+    /// How often ids older than `dedup_retention` are deleted.
+    #[serde(default = "defaults::prune_every", with = "duration")]
+    pub prune_every: Duration,
     /// Kafka's `session.timeout.ms`: how long the group waits for a silent member before
     /// giving its partitions to others.
     #[serde(default = "defaults::session_timeout", with = "duration")]
@@ -89,6 +98,8 @@ impl ConsumerConfig {
             max_handler_attempts: defaults::max_handler_attempts(),
             park_budget: defaults::park_budget(),
             park_retry_max: defaults::park_retry_max(),
+            dedup_retention: defaults::dedup_retention(),
+            prune_every: defaults::prune_every(),
             session_timeout: defaults::session_timeout(),
             kafka_commit_interval: defaults::kafka_commit_interval(),
             lag_interval: defaults::lag_interval(),
@@ -151,6 +162,12 @@ mod defaults {
     }
     pub(super) fn park_retry_max() -> Duration {
         Duration::from_secs(5)
+    }
+    pub(super) fn dedup_retention() -> Duration {
+        Duration::from_secs(30 * 24 * 3600)
+    }
+    pub(super) fn prune_every() -> Duration {
+        Duration::from_secs(10 * 60)
     }
     pub(super) fn session_timeout() -> Duration {
         Duration::from_secs(6)

@@ -66,7 +66,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use self::config::ConsumerConfig;
 use self::context::{Context, Shared, Tp, lock};
-pub use self::handler::{BoxError, Handler, HandlerError, Incoming};
+pub use self::handler::{BoxError, Handler, HandlerError, Incoming, is_contention};
 pub use self::park::PARK_EXPIRED;
 pub use self::parked::{ParkedSummary, summary as parked};
 use self::partition::{Env, Record, WorkerHandle};
@@ -189,10 +189,12 @@ impl Consumer {
             passed_over,
         });
         let workers_stop = shutdown.child_token();
+        let pruning = tokio::spawn(prune(env.clone(), workers_stop.clone()));
         poll(&env, &consumer, high, &shutdown, &workers_stop).await;
 
         // Shutdown: let every worker finish its in-flight batch, then tell Kafka where we are.
         workers_stop.cancel();
+        let _ = pruning.await;
         let joins: Vec<_> = {
             let mut workers = lock(&shared.workers);
             let mut retired = lock(&shared.retired);
@@ -231,6 +233,8 @@ impl Consumer {
             Some("batch_max must be at least 1")
         } else if config.max_handler_attempts == 0 {
             Some("max_handler_attempts must be at least 1")
+        } else if config.prune_every.is_zero() {
+            Some("prune_every must be more than zero")
         } else if config.session_timeout < Duration::from_secs(1) {
             Some("session_timeout must be at least 1s")
         } else {
@@ -263,6 +267,30 @@ fn consumer_config(kafka: &ClientConfig, config: &ConsumerConfig) -> ClientConfi
         .set("heartbeat.interval.ms", millis(config.session_timeout / 3))
         .set("statistics.interval.ms", millis(config.lag_interval));
     out
+}
+
+/// Deletes the group's processed ids older than the retention, every `prune_every`.
+async fn prune<H: Handler>(env: Arc<Env<H>>, stop: CancellationToken) {
+    let config = &env.config;
+    let mut every = tokio::time::interval(config.prune_every);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => return,
+            _ = every.tick() => {}
+        }
+        let age = i64::try_from(config.dedup_retention.as_millis()).unwrap_or(i64::MAX);
+        let before = chrono::Utc::now().timestamp_millis().saturating_sub(age);
+        match store::forget_processed(&env.db.pool, &config.group_id, before).await {
+            Ok(0) => {}
+            Ok(n) => {
+                tracing::info!(group = %config.group_id, forgotten = n, "old processed event ids forgotten")
+            }
+            Err(error) => {
+                tracing::warn!(group = %config.group_id, %error, "forgetting old processed event ids failed")
+            }
+        }
+    }
 }
 
 /// Reads records and hands each to its partition's worker until `shutdown`.

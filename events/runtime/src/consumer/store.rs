@@ -298,3 +298,30 @@ pub(crate) async fn alive_since(
         .map(|(topic, partition)| (topic, partition as i32))
         .collect())
 }
+
+/// Deletes the ids `group` applied or dead-lettered before `before` (epoch milliseconds), a
+/// thousand at a time so that no statement holds locks for long; returns how many.
+pub(crate) async fn forget_processed(
+    pool: &AnyPool,
+    group: &str,
+    before: i64,
+) -> Result<u64, sqlx::Error> {
+    const CHUNK: u64 = 1000;
+    let mut total = 0;
+    loop {
+        let deleted = sqlx::query(
+            "DELETE FROM consumer_processed WHERE consumer_group = $1 AND event_id IN \
+             (SELECT event_id FROM consumer_processed \
+              WHERE consumer_group = $1 AND processed_at < $2 LIMIT 1000)",
+        )
+        .bind(group)
+        .bind(before)
+        .execute(pool)
+        .await?
+        .rows_affected();
+        total += deleted;
+        if deleted < CHUNK {
+            return Ok(total);
+        }
+    }
+}

@@ -130,6 +130,7 @@ impl Follower {
         config.session_timeout = self.args.session_timeout;
         config.fetch_wait = self.args.fetch_wait;
         config.park_budget = self.args.park_budget;
+        config.dedup_retention = self.args.dedup_retention;
         let kafka = kafka::client_config(
             &self.args.connections.bootstrap_servers,
             &self.args.connections.kafka,

@@ -69,6 +69,14 @@ pub struct ServiceArgs {
     /// key before it and the events queued behind it are dead-lettered.
     #[arg(long, env = "EVENTMART_PARK_BUDGET", default_value = "10m", value_parser = humantime::parse_duration)]
     pub park_budget: Duration,
+    /// How long applied events' ids are kept to recognise duplicates (see
+    /// `ConsumerConfig::dedup_retention`).
+    #[arg(long, env = "EVENTMART_DEDUP_RETENTION", default_value = "30days", value_parser = humantime::parse_duration)]
+    pub dedup_retention: Duration,
+    /// How long a command's `Idempotency-Key` and its first answer are kept: a retry with the
+    /// key within this time gets the same answer.
+    #[arg(long, env = "EVENTMART_IDEMPOTENCY_RETENTION", default_value = "24h", value_parser = humantime::parse_duration)]
+    pub idempotency_retention: Duration,
 }
 
 impl ServiceArgs {
@@ -111,6 +119,30 @@ pub struct Service {
     shutdown: CancellationToken,
     tasks: JoinSet<anyhow::Result<()>>,
     _lock: WriterLock,
+}
+
+/// How often old idempotency keys are deleted.
+const FORGET_KEYS_EVERY: Duration = Duration::from_secs(10 * 60);
+
+/// Deletes idempotency keys older than `retention`, now and every ten minutes.
+async fn forget_idempotency_keys(
+    journal: Journal,
+    retention: Duration,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let mut every = tokio::time::interval(FORGET_KEYS_EVERY);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return Ok(()),
+            _ = every.tick() => {}
+        }
+        match crate::command::forget_idempotency_keys(&journal, retention).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(forgotten = n, "old idempotency keys forgotten"),
+            Err(error) => tracing::warn!(%error, "forgetting old idempotency keys failed"),
+        }
+    }
 }
 
 impl Service {
@@ -158,6 +190,11 @@ impl Service {
         let mut tasks = JoinSet::new();
         let stop = shutdown.clone();
         tasks.spawn(async move { Ok(relay.run(stop).await?) });
+        tasks.spawn(forget_idempotency_keys(
+            journal.clone(),
+            args.idempotency_retention,
+            shutdown.clone(),
+        ));
         Ok(Self {
             name,
             args: args.clone(),
@@ -181,6 +218,7 @@ impl Service {
         config.session_timeout = self.args.session_timeout;
         config.fetch_wait = self.args.fetch_wait;
         config.park_budget = self.args.park_budget;
+        config.dedup_retention = self.args.dedup_retention;
         let kafka = kafka::client_config(
             &self.args.connections.bootstrap_servers,
             &self.args.connections.kafka,

@@ -373,6 +373,8 @@ mod tests {
             session_timeout: Duration::from_secs(6),
             fetch_wait: Duration::from_millis(100),
             park_budget: Duration::from_secs(600),
+            dedup_retention: Duration::from_secs(30 * 24 * 3600),
+            idempotency_retention: Duration::from_secs(24 * 3600),
         }
     }
 
