@@ -129,13 +129,11 @@ async fn a_projection_rebuilt_under_load_is_swapped_in_without_a_failed_or_older
     stop.store(true, Ordering::Relaxed);
     shop.await??;
     let (reads, problems) = reader.await?;
-    if !problems.is_empty() {
-        eprintln!("DEBUGLOG\n{}", system.log("order-view").await);
-    }
     assert!(
         problems.is_empty(),
-        "{reads} reads:\n{}",
-        problems.join("\n")
+        "{reads} reads:\n{}\nthe order view's log:\n{}",
+        problems.join("\n"),
+        system.log("order-view").await
     );
     assert!(reads > 50, "only {reads} reads");
 
