@@ -151,6 +151,18 @@ pub async fn connect(url: &str, migrations: &Migrations) -> Result<Db, DbError> 
     Ok(Db { pool, engine })
 }
 
+/// Opens `url` as it is, applying no migration: for tools that read a component's tables
+/// beside it (a SQLite file that does not exist is created empty).
+pub async fn open_as_is(url: &str) -> Result<Db, DbError> {
+    let mut nothing = Migrations {
+        sqlite: Migrator::DEFAULT,
+        postgres: Migrator::DEFAULT,
+    };
+    nothing.sqlite.set_ignore_missing(true);
+    nothing.postgres.set_ignore_missing(true);
+    connect(url, &nothing).await
+}
+
 /// Connections of a SQLite pool for reads only: readers run beside the single writer.
 const SQLITE_READERS: u32 = 4;
 

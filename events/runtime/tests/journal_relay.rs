@@ -208,7 +208,7 @@ async fn what_no_relay_published_is_published_when_one_starts(engine: Engine) {
 /// The broker dies (SIGKILL) while a writer commits events and the relay publishes them,
 /// and comes back: every committed event arrives, the first copy of each in commit order.
 async fn a_broker_crash_mid_run_loses_and_reorders_nothing(engine: Engine) {
-    let mut broker = TestBroker::start().await.unwrap();
+    let broker = TestBroker::start().await.unwrap();
     let registry = TestRegistry::start().await.unwrap();
     let (_db, journal) = journal(engine).await.unwrap();
     provision(&broker.bootstrap, &journal).await.unwrap();

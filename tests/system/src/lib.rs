@@ -11,10 +11,14 @@
 //!   and wait where the system is eventually consistent (a new product reaches inventory's
 //!   and orders' replicas through Kafka).
 //! - [`Ledger`] reads every service's state back and checks the saga's invariants.
+//! - [`faults`] runs a shop's traffic while the system's parts fail; [`flows`] reads how
+//!   long each order's saga took.
 //!
 //! Not here: assertions about particular scenarios (those are the tests in `tests/`).
 
 mod agreement;
+pub mod faults;
+pub mod flows;
 mod invariants;
 
 use std::collections::BTreeMap;
@@ -311,6 +315,27 @@ impl System {
         )
         .await?;
         Ok(base)
+    }
+
+    /// How many events the components' consumer groups have parked, over every database.
+    pub async fn parked(&self) -> anyhow::Result<i64> {
+        let urls: Vec<String> = self
+            .services
+            .lock()
+            .await
+            .values()
+            .map(|running| running.database.url.clone())
+            .collect();
+        let mut total = 0;
+        for url in urls {
+            let db = eventmart_runtime::db::open_as_is(&url).await?;
+            let parked: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM consumer_parked")
+                .fetch_one(&db.pool)
+                .await?;
+            db.pool.close().await;
+            total += parked;
+        }
+        Ok(total)
     }
 
     /// The URL of `path` on service `name`.

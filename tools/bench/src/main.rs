@@ -8,6 +8,7 @@
 
 mod backlog;
 mod cpu;
+mod faults;
 mod query;
 mod rebuild;
 mod runtime;
@@ -37,6 +38,9 @@ enum Command {
     /// Rebuilding a read model from the topics, beside a raw read of the same topics
     /// (starts its own broker; `-X` settings apply to the rebuild's clients).
     Rebuild(rebuild::Args),
+    /// A long fault schedule: orders while every part of the system is killed at random
+    /// (starts its own broker and services); prints the invariants and the saga latency.
+    Faults(faults::Args),
     /// The order view's query API under wrk, beside the same process's liveness endpoint
     /// (starts its own broker and the order-view binary).
     Query(query::Args),
@@ -82,6 +86,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Saga(args) => saga::run(args).await,
         Command::Rebuild(args) => rebuild::run(&cli.connections.kafka, args).await,
         Command::Query(args) => query::run(args).await,
+        Command::Faults(args) => faults::run(args).await,
     }
 }
 

@@ -17,15 +17,13 @@
 //! (`cargo build --release --workspace --bins`), `tansu` on the PATH, and for the PostgreSQL
 //! figures a PostgreSQL server.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use eventmart_events::{Event, Topic};
 use eventmart_runtime::db::Engine;
 use eventmart_runtime::kafka::{TopicLayout, client_config, provision_topics};
-use eventmart_runtime::testing::topics::read_all;
+use eventmart_system::flows::{Flows, Percentiles};
 use eventmart_system::{Settings, System};
 use futures::future::join_all;
 use rdkafka::Message;
@@ -84,7 +82,7 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
             .place_concurrently(args.orders, args.concurrency)
             .await?;
         let placing = started.elapsed();
-        let flows = wait_flows(&system, &placed).await?;
+        let flows = Flows::read(&system, &placed, Duration::from_secs(600)).await?;
         let span = flows.span_ms(&placed);
         println!(
             "  saturation: {} orders, {} clients            {:.0} orders/s through the saga \
@@ -98,7 +96,7 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
         );
 
         let placed = shop.place_at_rate(args.latency_orders, args.rate).await?;
-        let flows = wait_flows(&system, &placed).await?;
+        let flows = Flows::read(&system, &placed, Duration::from_secs(600)).await?;
         let latency = Percentiles::of(flows.confirmed(&placed));
         println!(
             "  latency at {}/s, created->confirmed ({} orders) p50 {:.0} ms   p95 {:.0} ms   p99 {:.0} ms",
@@ -196,70 +194,6 @@ impl Shop {
     }
 }
 
-/// When each order was created and ended, from the orders topic (epoch milliseconds).
-struct Flows {
-    created: HashMap<Uuid, i64>,
-    confirmed: HashMap<Uuid, i64>,
-    ended: HashMap<Uuid, i64>,
-}
-
-impl Flows {
-    /// Milliseconds from the first creation to the last end among `orders`.
-    fn span_ms(&self, orders: &[Uuid]) -> f64 {
-        let first = orders.iter().filter_map(|o| self.created.get(o)).min();
-        let last = orders.iter().filter_map(|o| self.ended.get(o)).max();
-        match (first, last) {
-            (Some(first), Some(last)) => (last - first).max(1) as f64,
-            _ => f64::NAN,
-        }
-    }
-
-    /// Created-to-confirmed milliseconds of the confirmed orders among `orders`.
-    fn confirmed(&self, orders: &[Uuid]) -> Vec<f64> {
-        orders
-            .iter()
-            .filter_map(|o| Some((self.confirmed.get(o)? - self.created.get(o)?) as f64))
-            .collect()
-    }
-}
-
-/// Waits until every order of `placed` has ended, then reads the orders topic.
-async fn wait_flows(system: &System, placed: &[Uuid]) -> anyhow::Result<Flows> {
-    for order in placed {
-        system.wait_final(*order, Duration::from_secs(600)).await?;
-    }
-    let topic = system.topics.name(Topic::Orders);
-    let records = read_all(
-        &system.broker.bootstrap,
-        &system.registry.url,
-        &topic,
-        Duration::from_secs(2),
-    )
-    .await?;
-    let mut flows = Flows {
-        created: HashMap::new(),
-        confirmed: HashMap::new(),
-        ended: HashMap::new(),
-    };
-    for record in records {
-        let at = record.envelope.occurred_at.timestamp_millis();
-        match record.event {
-            Event::OrderCreated(e) => {
-                flows.created.insert(e.order_id, at);
-            }
-            Event::OrderConfirmed(e) => {
-                flows.confirmed.insert(e.order_id, at);
-                flows.ended.insert(e.order_id, at);
-            }
-            Event::OrderCancelled(e) => {
-                flows.ended.insert(e.order_id, at);
-            }
-            _ => {}
-        }
-    }
-    Ok(flows)
-}
-
 /// The broker's own round trip: produce one record, receive it on a consumer already
 /// assigned to the topic's end; one at a time.
 async fn round_trips(system: &System, n: usize) -> anyhow::Result<Percentiles> {
@@ -312,26 +246,4 @@ async fn round_trips(system: &System, n: usize) -> anyhow::Result<Percentiles> {
         }
     }
     Ok(Percentiles::of(samples))
-}
-
-/// Sorted samples, in milliseconds.
-struct Percentiles(Vec<f64>);
-
-impl Percentiles {
-    fn of(mut samples: Vec<f64>) -> Self {
-        samples.sort_by(f64::total_cmp);
-        Self(samples)
-    }
-
-    fn len(&self) -> usize {
-        self.0.len()
-    }
-
-    fn p(&self, percent: usize) -> f64 {
-        if self.0.is_empty() {
-            return f64::NAN;
-        }
-        let index = (self.0.len() * percent).div_ceil(100).saturating_sub(1);
-        self.0[index.min(self.0.len() - 1)]
-    }
 }

@@ -138,7 +138,7 @@ async fn a_bad_flag_gets_a_usage_message() {
 
 #[tokio::test]
 async fn records_and_headers_survive_a_broker_crash_and_restart() {
-    let mut broker = TestBroker::start().await.expect("broker");
+    let broker = TestBroker::start().await.expect("broker");
     let prefix = unique_prefix();
     let (ok, _, err) = eventmart(
         &broker.bootstrap,

@@ -66,7 +66,7 @@ where
 pub struct TestBroker {
     /// `127.0.0.1:PORT`, for `bootstrap.servers`.
     pub bootstrap: String,
-    child: Option<Child>,
+    child: tokio::sync::Mutex<Option<Child>>,
     port: u16,
     dir: tempfile::TempDir,
 }
@@ -76,9 +76,9 @@ impl TestBroker {
     pub async fn start() -> anyhow::Result<Self> {
         let dir = tempfile::tempdir()?;
         let port = free_port()?;
-        let mut broker = Self {
+        let broker = Self {
             bootstrap: format!("127.0.0.1:{port}"),
-            child: None,
+            child: tokio::sync::Mutex::new(None),
             port,
             dir,
         };
@@ -93,19 +93,19 @@ impl TestBroker {
 
     /// Kills the broker with SIGKILL (as a crash would), then starts it again on the same
     /// port and data, and waits until it answers.
-    pub async fn restart(&mut self) -> anyhow::Result<()> {
+    pub async fn restart(&self) -> anyhow::Result<()> {
         self.kill().await;
         self.spawn().await
     }
 
     /// Kills the broker with SIGKILL and waits for it to be gone.
-    pub async fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
+    pub async fn kill(&self) {
+        if let Some(mut child) = self.child.lock().await.take() {
             let _ = child.kill().await;
         }
     }
 
-    async fn spawn(&mut self) -> anyhow::Result<()> {
+    async fn spawn(&self) -> anyhow::Result<()> {
         let url = format!("tcp://{}", self.bootstrap);
         let log = std::fs::OpenOptions::new()
             .create(true)
@@ -126,7 +126,7 @@ impl TestBroker {
             .context(
                 "starting `tansu broker` (is tansu 0.6.0 installed? scripts/test installs it)",
             )?;
-        self.child = Some(child);
+        *self.child.lock().await = Some(child);
         let port = self.port;
         wait_for(
             "the broker to listen",

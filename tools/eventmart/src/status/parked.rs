@@ -9,8 +9,7 @@
 use std::path::Path;
 
 use eventmart_runtime::consumer::{self, ParkedSummary};
-use eventmart_runtime::db::{self, Migrations};
-use sqlx::migrate::Migrator;
+use eventmart_runtime::db;
 
 /// Every component's parked events, and the databases that could not be read (with why).
 pub(super) async fn read(
@@ -46,11 +45,7 @@ pub(super) async fn read(
 
 /// The parked events in the database at `url` and in its read-model versions' databases.
 async fn of_database(url: &str) -> anyhow::Result<Vec<ParkedSummary>> {
-    let nothing = Migrations {
-        sqlite: Migrator::DEFAULT,
-        postgres: Migrator::DEFAULT,
-    };
-    let main = db::connect(url, &nothing).await?;
+    let main = db::open_as_is(url).await?;
     let mut urls = vec![url.to_owned()];
     // Only a read model's main database has versions; elsewhere the table is missing.
     let versions: Vec<String> = sqlx::query_scalar(
@@ -63,7 +58,7 @@ async fn of_database(url: &str) -> anyhow::Result<Vec<ParkedSummary>> {
     main.pool.close().await;
     let mut out = Vec::new();
     for url in urls {
-        let db = db::connect(&url, &nothing).await?;
+        let db = db::open_as_is(&url).await?;
         out.extend(consumer::parked(&db.pool).await?);
         db.pool.close().await;
     }
