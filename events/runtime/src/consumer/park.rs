@@ -1,7 +1,7 @@
 //! Parking per key: an event that cannot be applied yet is set aside for its record key, so
 //! that one key's trouble holds up that key alone.
 //!
-//! - **Park.** A handler's [`HandlerError::Waiting`] parks the event (table
+//! - **Park.** A handler's [`HandlerError::Waiting`](super::HandlerError::Waiting) parks the event (table
 //!   `consumer_parked`, see [`super::parked`]) in the transaction that moves the partition's
 //!   position past it; the partition's other keys go on at once.
 //! - **Queue.** A later event of a key with parked events is parked behind them, in offset
@@ -23,7 +23,7 @@ use eventmart_events::Decoded;
 use sqlx::AnyConnection;
 use tracing::Instrument;
 
-use super::handler::{Handler, HandlerError, Incoming};
+use super::handler::{Handler, Incoming};
 use super::parked::{self, NewParked, Parked, queue_key};
 use super::store::{self, Position};
 use super::worker::{Abandoned, Committed, Item, Rollback, Worker, transient};
@@ -348,12 +348,7 @@ impl<H: Handler> Worker<H> {
                 Ok(()) => committed.applied = 1,
                 Err(error) => {
                     let _ = tx.rollback().await;
-                    let reason = error.to_string();
-                    return Err(match error {
-                        HandlerError::Transient(_) => Rollback::Transient(reason),
-                        HandlerError::Permanent(_) => Rollback::Permanent { index: 0, reason },
-                        HandlerError::Waiting(_) => Rollback::Waiting { index: 0, reason },
-                    });
+                    return Err(Rollback::of(error, 0));
                 }
             }
         } else {

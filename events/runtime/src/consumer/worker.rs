@@ -54,6 +54,18 @@ pub(super) enum Rollback {
     Waiting { index: usize, reason: String },
 }
 
+impl Rollback {
+    /// The rollback a handler's `error` on the record at `index` calls for.
+    pub(super) fn of(error: HandlerError, index: usize) -> Self {
+        let reason = error.to_string();
+        match error {
+            HandlerError::Transient(_) => Rollback::Transient(reason),
+            HandlerError::Permanent(_) => Rollback::Permanent { index, reason },
+            HandlerError::Waiting(_) => Rollback::Waiting { index, reason },
+        }
+    }
+}
+
 pub(super) fn transient(error: sqlx::Error) -> Rollback {
     Rollback::Transient(format!("database: {error}"))
 }
@@ -451,16 +463,7 @@ impl<H: Handler> Worker<H> {
                     .get(failed)
                     .or(batch.first())
                     .map_or(0, |(index, _)| *index);
-                return Err(match error {
-                    HandlerError::Waiting(error) => Rollback::Waiting {
-                        index,
-                        reason: error.to_string(),
-                    },
-                    error => Rollback::Permanent {
-                        index,
-                        reason: error.to_string(),
-                    },
-                });
+                return Err(Rollback::of(error, index));
             }
         }
         store::advance_offset(&mut tx, group, topic, partition, committed.next)

@@ -6,6 +6,7 @@
 //!   the topics the service reacts to, so that it reacts to what it had not reacted to yet,
 //!   and to nothing twice. (A fact the new version folded past the live position is seen
 //!   again there: every fold a service shares with its reactions keeps the first of a fact.)
+//!   Parked events go with their positions: the live version's where the service reacts.
 //! - Idempotency keys: a retried command still gets its first answer.
 //! - Timers: the live version's due times win; the new version's stand where the live one
 //!   has none.
@@ -39,7 +40,7 @@ pub(super) async fn carry_over(
 ) -> anyhow::Result<BTreeMap<&'static str, u64>> {
     let mut carried = BTreeMap::new();
     let mut tx = next.pool.begin().await?;
-    for table in ["consumer_offsets", "consumer_processed"] {
+    for table in ["consumer_offsets", "consumer_processed", "consumer_parked"] {
         // Whatever the service's group held here is stale.
         let sql = format!("DELETE FROM {table} WHERE consumer_group = $1");
         sqlx::query(sqlx::AssertSqlSafe(sql))
@@ -95,6 +96,34 @@ pub(super) async fn carry_over(
             &[name, topic],
             "WHERE consumer_group = $1 AND topic = $2",
             "ON CONFLICT (consumer_group, event_id) DO NOTHING",
+        )
+        .await?;
+        // What the live service parked there waits on behind the live positions.
+        *carried.entry("consumer_parked").or_default() += copy(
+            live,
+            &mut tx,
+            "consumer_parked",
+            &[
+                "consumer_group",
+                "topic",
+                "partition_id",
+                "record_offset",
+                "parked_key",
+                "event_id",
+                "event_type",
+                "record_key",
+                "record_value",
+                "record_headers",
+                "record_timestamp",
+                "reason",
+                "attempts",
+                "parked_at",
+                "give_up_at",
+                "next_attempt_at",
+            ],
+            &[name, topic],
+            "WHERE consumer_group = $1 AND topic = $2",
+            "ON CONFLICT (consumer_group, topic, partition_id, record_offset) DO NOTHING",
         )
         .await?;
     }
@@ -236,7 +265,9 @@ mod tests {
                ('shop', 'e1', 'applied', 'facts', 0, 6, 1),
                ('shop', 'e2', 'applied', 'asks', 0, 4, 1);
              INSERT INTO idempotency_keys VALUES ('k1', 'h1', 201, '{}', 1);
-             INSERT INTO timers VALUES ('deadline', 'o1', 1000), ('deadline', 'o2', 2000);",
+             INSERT INTO timers VALUES ('deadline', 'o1', 1000), ('deadline', 'o2', 2000);
+             INSERT INTO consumer_parked VALUES ('shop', 'asks', 0, 3, 'o9', 'e9', 'ask.made',
+               NULL, NULL, '[]', NULL, 'order o9 not known yet', 1, 1, 600001, 2);",
         )
         .await?;
         // The rebuild read both to 9 under its own group, and set timers of its own.
@@ -284,6 +315,16 @@ mod tests {
             ["o1 1000", "o2 2000", "o3 6000"],
             "the live due times win"
         );
+        assert_eq!(
+            rows(
+                &next,
+                "SELECT consumer_group, topic, record_offset FROM consumer_parked"
+            )
+            .await?,
+            ["shop asks 3"],
+            "what the live service parked where it reacts still waits there"
+        );
+        assert_eq!(carried["consumer_parked"], 1);
         assert_eq!(carried["consumer_offsets"], 1);
         assert_eq!(carried["consumer_processed"], 1);
         assert_eq!(carried["timers"], 2);
