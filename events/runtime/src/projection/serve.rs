@@ -30,10 +30,8 @@ use crate::service::ServiceArgs;
 /// How often the control table is read for a newly promoted version.
 const LOOK_EVERY: Duration = Duration::from_millis(250);
 
-/// The longest a switch waits for the new version to catch up with the old one before it
-/// switches anyway (it has caught up with the topics' end when promoted, so this is only
-/// reached if it cannot consume).
-const CATCH_UP_MAX: Duration = Duration::from_secs(120);
+/// How often a switch that is still waiting for the new version to catch up says so.
+const CATCH_UP_REPORT: Duration = Duration::from_secs(30);
 
 /// Runs read model `P` on `listener` until `shutdown` is cancelled (or a task fails): the
 /// projector of its live version, and the query API that `router` builds over [`LiveDb`];
@@ -207,16 +205,15 @@ impl Follower {
         );
         let db = self.open::<P>(&next).await?;
         let following = self.follow::<P>(&next, db.clone(), shutdown);
-        let deadline = tokio::time::Instant::now() + CATCH_UP_MAX;
         // First while the old version still follows the topics (queries stay fresh while the
         // new consumer joins its group), then once more after stopping it (queries read the
         // old version frozen for that moment).
         let old_group = old.version.group();
         let old_db = old.db.clone();
-        self.wait_until_passed(&db, &next, &old_db, &old_group, deadline, shutdown)
+        self.wait_until_passed(&db, &next, &following, &old_db, &old_group, shutdown)
             .await?;
         old.stop().await?;
-        self.wait_until_passed(&db, &next, &old_db, &old_group, deadline, shutdown)
+        self.wait_until_passed(&db, &next, &following, &old_db, &old_group, shutdown)
             .await?;
         live.replace(Current {
             db: db::readers(&db, &next.database_url).await?,
@@ -233,29 +230,40 @@ impl Follower {
 }
 
 impl Follower {
-    /// Waits until `next` (in `db`) has applied everything `old_group` has in `old_db`, or
-    /// until `deadline` (then warns and goes on).
+    /// Waits until `next` (in `db`, followed by `following`) has applied everything
+    /// `old_group` has in `old_db`, however long that takes: a version that has not caught
+    /// up is never served (a rollback to a long-retired version would read back in time).
+    /// Fails if the new version's consumer stops; returns at shutdown.
     async fn wait_until_passed(
         &self,
         db: &Db,
         next: &Version,
+        following: &Following,
         old_db: &Db,
         old_group: &str,
-        deadline: tokio::time::Instant,
         shutdown: &CancellationToken,
     ) -> anyhow::Result<()> {
+        let mut report = tokio::time::Instant::now() + CATCH_UP_REPORT;
         loop {
             let target = consumer::stored_offsets(&old_db.pool, old_group).await?;
             let reached = consumer::stored_offsets(&db.pool, &next.group()).await?;
-            if passed(&reached, &target) {
+            if passed(&reached, &target) || shutdown.is_cancelled() {
                 return Ok(());
             }
-            if tokio::time::Instant::now() >= deadline || shutdown.is_cancelled() {
+            if following.task.is_finished() {
+                anyhow::bail!(
+                    "the projector of version {} stopped before it caught up with the \
+                     version it replaces",
+                    next.number
+                );
+            }
+            if tokio::time::Instant::now() >= report {
+                report += CATCH_UP_REPORT;
                 tracing::warn!(
                     version = next.number,
-                    "switching before the new version caught up with the old one"
+                    "the promoted version is still catching up with the one it replaces, \
+                     which keeps serving"
                 );
-                return Ok(());
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
