@@ -54,27 +54,25 @@ enum Step {
 
 impl<H: Handler> Worker<H> {
     /// Inside a batch's transaction: parks behind their key's queue the events of `items`
-    /// (at or after `stored`) whose key has parked events. Returns their offsets.
+    /// (at or after `stored`) whose key has parked events. Returns their offsets, and whether
+    /// the partition has parked events this worker has not scheduled (parked by another owner
+    /// of the partition during a rebalance): it reads their schedule once the batch commits.
     pub(super) async fn queue_behind_parked(
         &self,
         tx: &mut AnyConnection,
         items: &[Item],
         stored: i64,
-    ) -> Result<HashSet<i64>, Rollback> {
+    ) -> Result<(HashSet<i64>, bool), Rollback> {
         let mut queued = HashSet::new();
-        // Every row of `consumer_parked` is written by a transaction that also moves the
-        // partition's position: when nothing is parked here as far as this worker knows and
-        // nobody else has moved the position since, there is nothing to look up.
-        if self.parked_due.is_none() && self.next == Some(stored) {
-            return Ok(queued);
-        }
+        // Looked up in every batch: another owner of the partition (during a rebalance) may
+        // have parked a key this worker has never seen parked.
         let group = self.env.config.group_id.as_str();
         let (topic, partition) = (self.tp.0.as_str(), self.tp.1);
         let heads: HashMap<String, i64> = parked::keys(tx, group, topic, partition)
             .await
             .map_err(transient)?;
         if heads.is_empty() {
-            return Ok(queued);
+            return Ok((queued, false));
         }
         let now = now_millis();
         for item in items.iter().filter(|i| i.record.offset >= stored) {
@@ -102,7 +100,7 @@ impl<H: Handler> Worker<H> {
                 event_id = %decoded.envelope.event_id, "event queued behind its key's parked one");
             queued.insert(item.record.offset);
         }
-        Ok(queued)
+        Ok((queued, self.parked_due.is_none()))
     }
 
     /// Parks `item`, whose handler says it waits for `reason`, as the head of its key's queue,
@@ -227,6 +225,11 @@ impl<H: Handler> Worker<H> {
     }
 
     async fn try_head(&mut self, key: &str) -> Result<Step, Abandoned> {
+        if self.stop.is_cancelled() {
+            return Err(Abandoned);
+        }
+        // Working through a long queue moves no position: say the partition has an owner.
+        self.beat().await;
         let group = self.env.config.group_id.clone();
         let (topic, partition) = (self.tp.0.clone(), self.tp.1);
         let head = match self.env.db.pool.acquire().await {
@@ -354,9 +357,17 @@ impl<H: Handler> Worker<H> {
         } else {
             committed.duplicates = 1;
         }
-        parked::remove(&mut tx, group, topic, partition, head.offset)
-            .await
-            .map_err(transient)?;
+        parked::remove(
+            &mut tx,
+            group,
+            topic,
+            partition,
+            &head.key,
+            head.offset,
+            now_millis(),
+        )
+        .await
+        .map_err(transient)?;
         tx.commit().await.map_err(transient)?;
         Ok(Some(committed))
     }
@@ -391,23 +402,41 @@ impl<H: Handler> Worker<H> {
                 ),
             };
             first.get_or_insert((head.offset, head.event_id));
-            self.dead_letter_parked(&head, PARK_EXPIRED, &message)
-                .await?;
+            if !self
+                .dead_letter_parked(&head, PARK_EXPIRED, &message)
+                .await?
+            {
+                // Another owner took the key over: its queue is that owner's now.
+                return Ok(());
+            }
         }
     }
 
-    /// Sends the parked `head` to the dead-letter topic, then takes it out of its queue.
+    /// Sends the parked `head` to the dead-letter topic, then takes it out of its queue;
+    /// `false` if it was no longer parked (another owner of the partition settled it).
     async fn dead_letter_parked(
         &mut self,
         head: &Parked,
         kind: &str,
         reason: &str,
-    ) -> Result<(), Abandoned> {
+    ) -> Result<bool, Abandoned> {
         let mut failures = 0;
-        self.send_to_dlq(&head.record, kind, reason, &mut failures)
-            .await?;
         let group = self.env.config.group_id.clone();
         let (topic, partition) = (self.tp.0.clone(), self.tp.1);
+        // Another owner of the partition (during a rebalance) may have settled it meanwhile.
+        let still_parked: Result<bool, sqlx::Error> = async {
+            let mut tx = self.env.db.pool.begin().await?;
+            store::lock_offset(&mut tx, &group, &topic, partition).await?;
+            let current = parked::head(&mut tx, &group, &topic, partition, &head.key).await?;
+            tx.commit().await?;
+            Ok(current.is_some_and(|current| current.offset == head.offset))
+        }
+        .await;
+        if let Ok(false) = still_parked {
+            return Ok(false);
+        }
+        self.send_to_dlq(&head.record, kind, reason, &mut failures)
+            .await?;
         loop {
             let settled: Result<(), sqlx::Error> = async {
                 let mut tx = self.env.db.pool.begin().await?;
@@ -418,7 +447,17 @@ impl<H: Handler> Worker<H> {
                     offset: head.offset,
                 };
                 store::mark_dead_lettered(&mut tx, &group, head.event_id, at).await?;
-                parked::remove(&mut tx, &group, &topic, partition, head.offset).await?;
+                let now = now_millis();
+                parked::remove(
+                    &mut tx,
+                    &group,
+                    &topic,
+                    partition,
+                    &head.key,
+                    head.offset,
+                    now,
+                )
+                .await?;
                 tx.commit().await
             }
             .await;
@@ -434,6 +473,6 @@ impl<H: Handler> Worker<H> {
         self.env.metrics.dead_lettered(&topic, kind);
         tracing::warn!(%topic, partition, offset = head.offset, event_id = %head.event_id,
             event_type = head.event_type, kind, reason, "parked event dead-lettered");
-        Ok(())
+        Ok(true)
     }
 }

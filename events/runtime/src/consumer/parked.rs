@@ -184,13 +184,16 @@ pub(super) async fn next_due(
     .await
 }
 
-/// Takes the event at `offset` out of its queue.
+/// Takes the event at `offset` out of `key`'s queue, and makes the next one of the key (now
+/// its head) due at `now`, so that it is tried even if whoever removed this one stops first.
 pub(super) async fn remove(
     tx: &mut AnyConnection,
     group: &str,
     topic: &str,
     partition: i32,
+    key: &str,
     offset: i64,
+    now: i64,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
         "DELETE FROM consumer_parked \
@@ -200,6 +203,21 @@ pub(super) async fn remove(
     .bind(topic)
     .bind(i64::from(partition))
     .bind(offset)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query(
+        "UPDATE consumer_parked SET next_attempt_at = $5 \
+         WHERE consumer_group = $1 AND topic = $2 AND partition_id = $3 AND parked_key = $4 \
+         AND next_attempt_at > $5 \
+         AND record_offset = (SELECT MIN(q.record_offset) FROM consumer_parked q \
+             WHERE q.consumer_group = $1 AND q.topic = $2 AND q.partition_id = $3 \
+             AND q.parked_key = $4)",
+    )
+    .bind(group)
+    .bind(topic)
+    .bind(i64::from(partition))
+    .bind(key)
+    .bind(now)
     .execute(tx)
     .await?;
     Ok(())
@@ -302,4 +320,57 @@ fn parked(row: &sqlx::any::AnyRow) -> Result<Parked, sqlx::Error> {
         attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
         give_up_at: row.try_get("give_up_at")?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::{self, Engine, Migrations};
+    use crate::on_both_engines;
+    use crate::testing::TestDatabase;
+
+    fn record(offset: i64) -> Record {
+        Record {
+            offset,
+            timestamp: None,
+            key: Some(b"k1".to_vec()),
+            value: Some(b"{}".to_vec()),
+            headers: vec![("event_type".to_owned(), Some(b"x".to_vec()))],
+        }
+    }
+
+    on_both_engines!(the_event_behind_a_removed_head_is_due_at_once);
+    /// A queued event waits unscheduled behind its head; once the head goes, it is due, so
+    /// that it is tried even if whoever removed the head stops before trying it.
+    async fn the_event_behind_a_removed_head_is_due_at_once(engine: Engine) -> anyhow::Result<()> {
+        let database = TestDatabase::create(engine).await?;
+        let db = db::connect_component(&database.url, Migrations::none()).await?;
+        let mut tx = db.pool.begin().await?;
+        for (offset, due) in [(3, 5_000), (4, i64::MAX), (7, i64::MAX)] {
+            let record = record(offset);
+            let row = NewParked {
+                record: &record,
+                event_id: Uuid::now_v7(),
+                event_type: "x",
+                reason: "waits",
+                attempts: 1,
+                now: 1_000,
+                give_up_at: 9_000,
+                next_attempt_at: due,
+            };
+            insert(&mut tx, "g", "t", 0, &row).await?;
+        }
+        assert_eq!(keys(&mut tx, "g", "t", 0).await?.get("k1"), Some(&3));
+        remove(&mut tx, "g", "t", 0, "k1", 3, 2_000).await?;
+        tx.commit().await?;
+
+        assert_eq!(next_due(&db.pool, "g", "t", 0).await?, Some(2_000));
+        let heads = heads(&db.pool, "g", "t", 0, Some(2_000)).await?;
+        assert_eq!(heads.iter().map(|h| h.offset).collect::<Vec<_>>(), [4]);
+        let head = &heads[0];
+        assert_eq!(head.record.key.as_deref(), Some(&b"k1"[..]));
+        assert_eq!(head.record.value.as_deref(), Some(&b"{}"[..]));
+        assert_eq!(head.record.headers, record(4).headers);
+        Ok(())
+    }
 }

@@ -90,6 +90,9 @@ pub(super) struct Worker<H> {
     pub(super) nudged: bool,
     /// When the last round of parked events started.
     pub(super) last_round: Option<tokio::time::Instant>,
+    /// A batch met parked events this worker had not scheduled (parked by another owner of
+    /// the partition): their schedule is read once it commits.
+    pub(super) parked_unscheduled: bool,
     /// When the worker last wrote its heartbeat.
     last_beat: std::sync::Mutex<Option<Instant>>,
 }
@@ -115,6 +118,7 @@ impl<H: Handler> Worker<H> {
             parked_due: None,
             nudged: false,
             last_round: None,
+            parked_unscheduled: false,
             last_beat: std::sync::Mutex::new(None),
         }
     }
@@ -183,7 +187,7 @@ impl<H: Handler> Worker<H> {
     /// Writes the partition's heartbeat, at most every third of the session timeout; a
     /// database that does not answer within a second is left alone (the watchdog cannot read
     /// it either).
-    async fn beat(&self) {
+    pub(super) async fn beat(&self) {
         let every = self.env.config.session_timeout / 3;
         {
             let mut last = lock(&self.last_beat);
@@ -326,6 +330,9 @@ impl<H: Handler> Worker<H> {
             match self.transaction(&run[..limit]).await {
                 Ok(committed) => {
                     self.committed(&committed);
+                    if std::mem::take(&mut self.parked_unscheduled) {
+                        self.refresh_parked_due().await;
+                    }
                     // A record that failed before and has now been applied is forgiven.
                     self.permanent
                         .take_if(|(offset, _)| *offset < committed.next);
@@ -389,7 +396,8 @@ impl<H: Handler> Worker<H> {
             next: stored,
         };
         // Events of a key that has parked events queue behind them.
-        let queued = self.queue_behind_parked(&mut tx, items, stored).await?;
+        let (queued, unscheduled) = self.queue_behind_parked(&mut tx, items, stored).await?;
+        self.parked_unscheduled |= unscheduled;
         // Which events are new, in one statement for the batch; an event repeated within the
         // batch counts once, at its first record.
         let mut seen = HashSet::with_capacity(items.len());

@@ -31,8 +31,22 @@ pub fn postgres_admin_url() -> String {
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
 }
 
-/// A free TCP port on 127.0.0.1 (bound, then released for the caller to use).
+/// A free TCP port on 127.0.0.1 (bound, then released for the caller to use), below the
+/// kernel's ephemeral range (32768 and up on Linux): a port from that range, released, can
+/// be taken as the source port of any outgoing connection (a Kafka or database client)
+/// before the process it was meant for binds it.
 pub fn free_port() -> anyhow::Result<u16> {
+    const LOW: u32 = 10_000;
+    const HIGH: u32 = 32_000;
+    // Spread over the range by a fresh random number each try, so that parallel tests
+    // rarely try the same port.
+    for _ in 0..200 {
+        let draw = uuid::Uuid::new_v4().as_u128() as u32;
+        let port = u16::try_from(LOW + draw % (HIGH - LOW)).unwrap_or(20_000);
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return Ok(port);
+        }
+    }
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
