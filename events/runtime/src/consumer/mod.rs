@@ -272,7 +272,9 @@ fn consumer_config(kafka: &ClientConfig, config: &ConsumerConfig) -> ClientConfi
 /// Deletes the group's processed ids older than the retention, every `prune_every`.
 async fn prune<H: Handler>(env: Arc<Env<H>>, stop: CancellationToken) {
     let config = &env.config;
-    let mut every = tokio::time::interval(config.prune_every);
+    // The first look one period after start: starting adds no work.
+    let first = tokio::time::Instant::now() + config.prune_every;
+    let mut every = tokio::time::interval_at(first, config.prune_every);
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {

@@ -25,7 +25,7 @@ use tracing::Instrument;
 
 use super::handler::{Handler, Incoming};
 use super::parked::{self, NewParked, Parked, queue_key};
-use super::store::{self, Position};
+use super::store::{self, Position, now_millis};
 use super::worker::{Abandoned, Committed, Item, Rollback, Worker, transient};
 use crate::dlq;
 
@@ -34,10 +34,6 @@ pub const PARK_EXPIRED: &str = "park_expired";
 
 /// The soonest a round of parked events follows the previous one when nudged.
 const NUDGE_INTERVAL: Duration = Duration::from_millis(200);
-
-fn now_millis() -> i64 {
-    chrono::Utc::now().timestamp_millis()
-}
 
 fn millis(duration: Duration) -> i64 {
     i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)

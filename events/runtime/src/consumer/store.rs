@@ -7,7 +7,8 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 use sqlx::{AnyConnection, AnyPool, Row};
 use uuid::Uuid;
 
-fn now_millis() -> i64 {
+/// Now, in epoch milliseconds, as every consumer table records time.
+pub(super) fn now_millis() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
 

@@ -124,13 +124,15 @@ pub struct Service {
 /// How often old idempotency keys are deleted.
 const FORGET_KEYS_EVERY: Duration = Duration::from_secs(10 * 60);
 
-/// Deletes idempotency keys older than `retention`, now and every ten minutes.
+/// Deletes idempotency keys older than `retention`, every ten minutes.
 async fn forget_idempotency_keys(
     journal: Journal,
     retention: Duration,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    let mut every = tokio::time::interval(FORGET_KEYS_EVERY);
+    // The first look one period after start: starting adds no work.
+    let first = tokio::time::Instant::now() + FORGET_KEYS_EVERY;
+    let mut every = tokio::time::interval_at(first, FORGET_KEYS_EVERY);
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
