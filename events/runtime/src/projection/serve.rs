@@ -19,6 +19,7 @@ use tokio::task::{JoinHandle, JoinSet};
 use tokio_util::sync::CancellationToken;
 
 use super::versions::{self, Version};
+use crate::service::lock::WriterLock;
 use super::{Current, LiveDb, Projection};
 use crate::consumer::{self, Consumer, ConsumerConfig};
 use crate::db::{self, Db};
@@ -43,6 +44,7 @@ pub async fn serve<P: Projection>(
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let main_url = args.database_url(P::NAME);
+    let _sole = WriterLock::sole_on_sqlite(&main_url, P::NAME).await?;
     let control = db::connect_component(&main_url, P::migrations())
         .await
         .with_context(|| format!("opening the {} database", P::NAME))?;
