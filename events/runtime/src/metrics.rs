@@ -29,6 +29,7 @@ struct Inner {
     produced: IntCounterVec,
     dead_lettered: IntCounterVec,
     duplicates: IntCounterVec,
+    reread: IntCounterVec,
     parked: IntCounterVec,
     rejoins: IntCounterVec,
     handler_seconds: HistogramVec,
@@ -82,6 +83,12 @@ impl Metrics {
             "Records skipped because their event had already been applied, by topic.",
             &["topic"],
         );
+        let reread = counter(
+            "eventmart_events_reread_total",
+            "Records read again below the group's stored position (applied before, skipped \
+             without decoding), by topic.",
+            &["topic"],
+        );
         let parked = counter(
             "eventmart_events_parked_total",
             "Events set aside for their key (waiting for a fact, or queued behind one that \
@@ -130,6 +137,7 @@ impl Metrics {
                 produced,
                 dead_lettered,
                 duplicates,
+                reread,
                 parked,
                 rejoins,
                 handler_seconds,
@@ -157,7 +165,12 @@ impl Metrics {
         inner.rejoins.with_label_values(&[group]).inc_by(0);
         for topic in topics {
             let topic = topic.as_str();
-            for counter in [&inner.consumed, &inner.duplicates, &inner.parked] {
+            for counter in [
+                &inner.consumed,
+                &inner.duplicates,
+                &inner.reread,
+                &inner.parked,
+            ] {
                 counter.with_label_values(&[topic]).inc_by(0);
             }
             for kind in KINDS {
@@ -197,6 +210,11 @@ impl Metrics {
     /// A record of `topic` carried an event already applied, and was skipped.
     pub fn duplicate(&self, topic: &str) {
         self.inner.duplicates.with_label_values(&[topic]).inc();
+    }
+
+    /// `n` records of `topic` were read again below the group's stored position.
+    pub fn reread(&self, topic: &str, n: u64) {
+        self.inner.reread.with_label_values(&[topic]).inc_by(n);
     }
 
     /// An event of `topic` was parked for its key.

@@ -23,6 +23,7 @@ on_both_engines!(
     duplicates_and_replays_apply_once,
     a_restarted_consumer_resumes_from_the_database,
     a_member_leaving_mid_stream_loses_and_doubles_nothing,
+    a_member_taking_over_partitions_reads_nothing_again,
     transient_failures_are_retried_until_they_pass,
     a_recreated_topic_stops_the_consumer_instead_of_skipping_events,
     processed_ids_past_their_retention_are_forgotten_and_positions_kept,
@@ -233,6 +234,48 @@ async fn a_member_leaving_mid_stream_loses_and_doubles_nothing(engine: Engine) {
     // Then the remaining member takes over: every event applied exactly once.
     h.wait_settled("stock").await;
     a.stop().await;
+    let n = events.len() as i64;
+    assert_eq!(h.applied().await, (n, n));
+    assert_eq!(h.stock().await, expected_stock(&events));
+}
+
+async fn a_member_taking_over_partitions_reads_nothing_again(engine: Engine) {
+    let h = Harness::start(engine).await;
+    let products = products(12);
+    let config = h.config("stock");
+    let consumed = series("eventmart_events_consumed_total", &h.topic);
+    let reread = series("eventmart_events_reread_total", &h.topic);
+    // Given two members of one group that have applied everything so far between them…
+    let a = h.spawn(config.clone(), StockHandler::new());
+    let b = h.spawn(config, StockHandler::new());
+    let mut events = Vec::new();
+    for i in 0..300 {
+        let event = restock(products[i % products.len()], 1);
+        h.produce(&event).await;
+        events.push(event);
+    }
+    h.wait_settled("stock").await;
+    let by_b = metric(&b.metrics, &consumed);
+    assert!(by_b > 0, "the second member applied nothing");
+    let before = metric(&a.metrics, &reread);
+
+    // …when one leaves and the other takes its partitions over…
+    b.stop().await;
+    for i in 0..30 {
+        let event = restock(products[i % products.len()], 2);
+        h.produce(&event).await;
+        events.push(event);
+    }
+    h.wait_settled("stock").await;
+
+    // …it starts them where the group is, not where it last was itself (or at the
+    // beginning): none of the records the other member applied is read again.
+    let a = a.stop().await;
+    assert_eq!(
+        metric(&a, &reread) - before,
+        0,
+        "records the leaving member had applied ({by_b}) were read again"
+    );
     let n = events.len() as i64;
     assert_eq!(h.applied().await, (n, n));
     assert_eq!(h.stock().await, expected_stock(&events));

@@ -135,9 +135,10 @@ impl ClientContext for Context {
 }
 
 impl ConsumerContext for Context {
-    /// Assigned partitions start at the database's next offset (from the mirror; a partition
-    /// the database has never seen starts at the beginning). Revoked partitions' workers are
-    /// told to stop before the partitions are given up.
+    /// Assigned partitions are placed at the mirror's next offset (a partition the mirror has
+    /// never seen at the beginning) and paused until their worker has read the stored position
+    /// and sought there. Revoked partitions' workers are told to stop before the partitions are
+    /// given up.
     fn rebalance(
         &self,
         base: &BaseConsumer<Self>,
@@ -167,8 +168,12 @@ impl ConsumerContext for Context {
                 if let Err(error) = result {
                     tracing::error!(group = %self.group, %error, "assigning partitions failed");
                 }
-                // A partition paused under an earlier assignment fetches again.
-                let _ = base.resume(tpl);
+                // Each partition waits, paused, for its worker: the mirror may be stale (another
+                // member may have moved the partition on since this one last wrote it), so the
+                // worker reads the group's stored position, seeks there and only then resumes.
+                // Without this every rebalance would read history again from the mirror's
+                // position, or from the beginning for a partition this process never wrote.
+                let _ = base.pause(tpl);
                 lock(&self.shared.assigned).extend(assigned.iter().cloned());
                 self.shared.assignments.notify_one();
                 tracing::info!(group = %self.group, partitions = ?assigned, "partitions assigned");

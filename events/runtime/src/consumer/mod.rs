@@ -269,12 +269,18 @@ fn consumer_config(kafka: &ClientConfig, config: &ConsumerConfig) -> ClientConfi
     out
 }
 
-/// Deletes the group's processed ids older than the retention, every `prune_every`.
+/// Deletes the group's processed ids older than the retention, every `prune_every` (or a
+/// quarter of the retention, if that is shorter: the table then never holds more than a
+/// retention and a quarter of ids).
 async fn prune<H: Handler>(env: Arc<Env<H>>, stop: CancellationToken) {
     let config = &env.config;
+    let period = config
+        .prune_every
+        .min(config.dedup_retention / 4)
+        .max(Duration::from_secs(1));
     // The first look one period after start: starting adds no work.
-    let first = tokio::time::Instant::now() + config.prune_every;
-    let mut every = tokio::time::interval_at(first, config.prune_every);
+    let first = tokio::time::Instant::now() + period;
+    let mut every = tokio::time::interval_at(first, period);
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
@@ -320,9 +326,15 @@ async fn poll<H: Handler>(
                     .unwrap_or_default();
                 let mut workers = lock(&env.shared.workers);
                 for tp in assigned.into_iter().filter(|tp| owned.contains(tp)) {
-                    workers.entry(tp.clone()).or_insert_with(|| {
-                        WorkerHandle::spawn(env.clone(), tp, workers_stop.child_token())
-                    });
+                    match workers.get(&tp) {
+                        // A worker still at work on the partition: it fetches on from where
+                        // it is (unless its queue is full).
+                        Some(worker) => worker.resume(consumer, &tp),
+                        None => {
+                            let worker = WorkerHandle::spawn(env.clone(), tp.clone(), workers_stop.child_token(), true);
+                            workers.insert(tp, worker);
+                        }
+                    }
                 }
                 continue;
             }
@@ -366,7 +378,7 @@ async fn poll<H: Handler>(
         // A worker that is gone (it panicked) is replaced; at most once per record.
         for _ in 0..2 {
             let worker = workers.entry(tp.clone()).or_insert_with(|| {
-                WorkerHandle::spawn(env.clone(), tp.clone(), workers_stop.child_token())
+                WorkerHandle::spawn(env.clone(), tp.clone(), workers_stop.child_token(), false)
             });
             match worker.push(record, high, consumer, &tp) {
                 Ok(()) => break,

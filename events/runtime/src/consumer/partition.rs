@@ -106,13 +106,26 @@ pub(super) struct Flow {
     pub(super) queued: AtomicUsize,
     /// Pausing and resuming happen under this lock, so that they never cross.
     pub(super) paused: Mutex<bool>,
+    /// The partition was assigned paused, and the worker places it before it fetches.
+    pub(super) placing: bool,
 }
 
 impl WorkerHandle {
-    /// Starts the worker of `tp`; it stops when `stop` is cancelled.
-    pub(super) fn spawn<H: Handler>(env: Arc<Env<H>>, tp: Tp, stop: CancellationToken) -> Self {
+    /// Starts the worker of `tp`; it stops when `stop` is cancelled. A partition `assigned`
+    /// just now is paused (see the rebalance callback): the worker places it at the group's
+    /// stored position before it fetches.
+    pub(super) fn spawn<H: Handler>(
+        env: Arc<Env<H>>,
+        tp: Tp,
+        stop: CancellationToken,
+        assigned: bool,
+    ) -> Self {
         let (sender, receiver) = mpsc::unbounded_channel();
-        let flow = Arc::new(Flow::default());
+        let flow = Arc::new(Flow {
+            placing: assigned,
+            ..Flow::default()
+        });
+        *lock(&flow.paused) = assigned;
         let worker = Worker::new(env, tp, receiver, stop.clone(), flow.clone());
         let join = tokio::spawn(worker.run());
         Self {
@@ -120,6 +133,15 @@ impl WorkerHandle {
             stop,
             join,
             flow,
+        }
+    }
+
+    /// Lets a partition assigned again to this worker fetch (unless its queue is full: the
+    /// worker resumes it once it has caught up).
+    pub(super) fn resume(&self, consumer: &StreamConsumer<Context>, tp: &Tp) {
+        let paused = lock(&self.flow.paused);
+        if !*paused {
+            let _ = consumer.resume(&single(tp, Offset::Invalid));
         }
     }
 

@@ -154,6 +154,9 @@ impl<H: Handler> Worker<H> {
             ));
             return;
         }
+        if self.flow.placing {
+            self.place().await;
+        }
         self.refresh_parked_due().await;
         let shared = self.env.shared.clone();
         loop {
@@ -202,6 +205,34 @@ impl<H: Handler> Worker<H> {
         if let Ok(Err(error)) = tokio::time::timeout(std::time::Duration::from_secs(1), beat).await
         {
             tracing::debug!(topic, partition, %error, "heartbeat not written");
+        }
+    }
+
+    /// Seeks the partition, assigned paused, to the position the group has stored (read at
+    /// start) and lets it fetch: what another member applied since this process last owned
+    /// the partition is not read again.
+    async fn place(&self) {
+        if let Some(next) = self.next {
+            let consumer = self.env.consumer.clone();
+            let (topic, partition) = self.tp.clone();
+            let sought = tokio::task::spawn_blocking(move || {
+                consumer.seek(
+                    &topic,
+                    partition,
+                    Offset::Offset(next),
+                    std::time::Duration::from_secs(10),
+                )
+            })
+            .await;
+            if let Ok(Err(error)) = sought {
+                // Revoked meanwhile, or the client is closing: the next owner places it.
+                tracing::debug!(topic = %self.tp.0, partition = self.tp.1, %error, "seeking to the stored position failed");
+            }
+        }
+        let mut paused = lock(&self.flow.paused);
+        if *paused {
+            *paused = false;
+            let _ = self.env.consumer.resume(&single(&self.tp, Offset::Invalid));
         }
     }
 
@@ -256,8 +287,10 @@ impl<H: Handler> Worker<H> {
         let mut items = Vec::with_capacity(batch.len());
         let env = self.env.clone();
         let passed_over = env.passed_over.get(&self.tp.0);
+        let mut reread = 0;
         for record in batch {
             if self.next.is_some_and(|next| record.offset < next) {
+                reread += 1;
                 continue;
             }
             let passed_over =
@@ -268,6 +301,9 @@ impl<H: Handler> Worker<H> {
                 decoded,
                 passed_over,
             });
+        }
+        if reread > 0 {
+            env.metrics.reread(&self.tp.0, reread);
         }
         // In offset order: what comes before a record passed over or dead-lettered is
         // settled before it.
@@ -511,11 +547,19 @@ impl<H: Handler> Worker<H> {
     /// it is alive (see [`super::watchdog`]), so that the group's other members do not take
     /// its standstill for an orphaned partition.
     pub(super) async fn pause(&self, failures: u32) -> Result<(), Abandoned> {
-        self.beat().await;
-        let wait = self.env.config.backoff(failures);
-        tokio::select! {
-            () = tokio::time::sleep(wait) => Ok(()),
-            () = self.stop.cancelled() => Err(Abandoned),
+        let until = tokio::time::Instant::now() + self.env.config.backoff(failures);
+        // A backoff may outlast the watchdog's patience: the heartbeat goes on through it.
+        let every = self.env.config.session_timeout / 3;
+        loop {
+            self.beat().await;
+            let now = tokio::time::Instant::now();
+            if now >= until {
+                return Ok(());
+            }
+            tokio::select! {
+                () = tokio::time::sleep_until(until.min(now + every)) => {}
+                () = self.stop.cancelled() => return Err(Abandoned),
+            }
         }
     }
 }

@@ -124,15 +124,19 @@ pub struct Service {
 /// How often old idempotency keys are deleted.
 const FORGET_KEYS_EVERY: Duration = Duration::from_secs(10 * 60);
 
-/// Deletes idempotency keys older than `retention`, every ten minutes.
+/// Deletes idempotency keys older than `retention`, every ten minutes (or a quarter of the
+/// retention, if that is shorter).
 async fn forget_idempotency_keys(
     journal: Journal,
     retention: Duration,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
+    let period = FORGET_KEYS_EVERY
+        .min(retention / 4)
+        .max(Duration::from_secs(1));
     // The first look one period after start: starting adds no work.
-    let first = tokio::time::Instant::now() + FORGET_KEYS_EVERY;
-    let mut every = tokio::time::interval_at(first, FORGET_KEYS_EVERY);
+    let first = tokio::time::Instant::now() + period;
+    let mut every = tokio::time::interval_at(first, period);
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
@@ -192,6 +196,7 @@ impl Service {
         let mut tasks = JoinSet::new();
         let stop = shutdown.clone();
         tasks.spawn(async move { Ok(relay.run(stop).await?) });
+        tasks.spawn(lock.watch(shutdown.clone()));
         tasks.spawn(forget_idempotency_keys(
             journal.clone(),
             args.idempotency_retention,
