@@ -140,7 +140,7 @@ impl<H: Handler> Worker<H> {
             self.env.shared.advance(&self.tp, next);
         }
         if let Some(next) = self.next
-            && let Some(end) = self.partition_end().await
+            && let Some((_, end)) = self.watermarks().await
             && next > end
         {
             let group = &self.env.config.group_id;
@@ -212,7 +212,14 @@ impl<H: Handler> Worker<H> {
     /// start) and lets it fetch: what another member applied since this process last owned
     /// the partition is not read again.
     async fn place(&self) {
-        if let Some(next) = self.next {
+        // A partition the group has never written starts at its first record, named by its
+        // offset: resuming at a logical position ("the beginning") would make the client look
+        // it up, which it does only after a back-off.
+        let start = match self.next {
+            Some(next) => Some(next),
+            None => self.watermarks().await.map(|(low, _)| low),
+        };
+        if let Some(next) = start {
             let consumer = self.env.consumer.clone();
             let (topic, partition) = self.tp.clone();
             let sought = tokio::task::spawn_blocking(move || {
@@ -236,15 +243,14 @@ impl<H: Handler> Worker<H> {
         }
     }
 
-    /// The partition's end (high watermark), if the broker says.
-    async fn partition_end(&self) -> Option<i64> {
+    /// The partition's start and end (low and high watermarks), if the broker says.
+    async fn watermarks(&self) -> Option<(i64, i64)> {
         let consumer = self.env.consumer.clone();
         let (topic, partition) = self.tp.clone();
         tokio::task::spawn_blocking(move || {
             consumer
                 .fetch_watermarks(&topic, partition, std::time::Duration::from_secs(10))
                 .ok()
-                .map(|(_, high)| high)
         })
         .await
         .ok()

@@ -296,10 +296,20 @@ mod tests {
 
         // Cut once: the lock is taken again, and a promotion is still refused.
         assert_eq!(cut_lock_holders(&mut admin).await?, 1);
-        crate::testing::wait_for("the lock to be taken again", Duration::from_secs(20), || {
-            let url = url.to_owned();
-            async move { take_pg(&url, Mode::Exclusive).await.ok()?.is_none().then_some(()) }
-        })
+        crate::testing::wait_for(
+            "the lock to be taken again",
+            Duration::from_secs(20),
+            || {
+                let url = url.to_owned();
+                async move {
+                    take_pg(&url, Mode::Exclusive)
+                        .await
+                        .ok()?
+                        .is_none()
+                        .then_some(())
+                }
+            },
+        )
         .await?;
         assert!(WriterLock::exclusive(url, "orders").await.is_err());
         assert!(!watch.is_finished());
