@@ -279,28 +279,31 @@ impl Readiness {
     }
 }
 
-#[derive(Clone, Debug)]
-struct Ops {
-    readiness: Readiness,
-    metrics: Metrics,
-}
-
 /// `/health/live` (the process runs), `/health/ready` (every part it needs answers; 503
 /// naming what does not) and `/metrics` (Prometheus text format). Merge it into a
 /// component's own router.
 pub fn ops_router(readiness: Readiness, metrics: Metrics) -> Router {
+    Router::new()
+        .route("/metrics", get(render_metrics))
+        .with_state(metrics)
+        .merge(health_router(readiness))
+}
+
+/// `/health/live` and `/health/ready` alone, as [`ops_router`] serves them: for a process
+/// whose `/metrics` are not the runtime's (the schema registry has no consumer or relay to
+/// count, but figures of its own).
+pub fn health_router(readiness: Readiness) -> Router {
     Router::new()
         .route(
             "/health/live",
             get(|| async { axum::Json(json!({"status": "live"})) }),
         )
         .route("/health/ready", get(ready))
-        .route("/metrics", get(render_metrics))
-        .with_state(Ops { readiness, metrics })
+        .with_state(readiness)
 }
 
-async fn ready(State(ops): State<Ops>) -> impl IntoResponse {
-    let results = ops.readiness.check().await;
+async fn ready(State(readiness): State<Readiness>) -> impl IntoResponse {
+    let results = readiness.check().await;
     let all_ok = results.iter().all(|(_, r)| r.is_ok());
     let checks: serde_json::Map<String, serde_json::Value> = results
         .into_iter()
@@ -323,10 +326,10 @@ async fn ready(State(ops): State<Ops>) -> impl IntoResponse {
     )
 }
 
-async fn render_metrics(State(ops): State<Ops>) -> impl IntoResponse {
+async fn render_metrics(State(metrics): State<Metrics>) -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, Metrics::CONTENT_TYPE)],
-        ops.metrics.render(),
+        metrics.render(),
     )
 }
 

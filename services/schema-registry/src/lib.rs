@@ -8,18 +8,21 @@
 //! - `config`: [`Config`], the settings of the binary, from flags or environment variables.
 //! - `api`: the HTTP routes, request parsing and the mapping of errors to Confluent codes.
 //! - `registry`: the operations and their rules (ids, versions, deletes, which versions a
-//!   schema is checked against), with writes serialised and transactional.
+//!   schema is checked against), with writes serialised (across instances on PostgreSQL)
+//!   and transactional.
+//! - `metrics`: what `/metrics` counts.
 //! - `store`: the SQL, one path for both engines.
 //! - `schema`: parsing Avro text and its references into a canonical, identifying text.
 //! - `compat`: compatibility levels and the Avro resolution checks behind them (pure).
 //!
 //! It is not a general registry: JSON Schema and Protobuf are refused, the mode is always
-//! READWRITE, and contexts, metadata and rule sets are ignored. It assumes it is the only
-//! instance writing to its database.
+//! READWRITE, and contexts, metadata and rule sets are ignored. Several instances may share
+//! one PostgreSQL database; a SQLite file belongs to one instance.
 
 mod api;
 mod compat;
 mod config;
+mod metrics;
 mod registry;
 mod schema;
 mod store;
@@ -65,7 +68,9 @@ pub async fn run(
         postgres: sqlx::migrate!("./migrations/postgres"),
     };
     let db = db::connect(&config.database_url, &migrations).await?;
-    let registry = registry::Registry::new(db.clone(), config.default_compatibility);
+    let metrics = metrics::RegistryMetrics::new();
+    let registry =
+        registry::Registry::new(db.clone(), config.default_compatibility, metrics.clone());
     let address = listener.local_addr()?;
     tracing::info!(
         %address,
@@ -73,7 +78,7 @@ pub async fn run(
         default_compatibility = %config.default_compatibility,
         "schema registry listening"
     );
-    let server = axum::serve(listener, api::router(registry))
+    let server = axum::serve(listener, api::router(registry, db.pool.clone(), metrics))
         .with_graceful_shutdown(shutdown.clone().cancelled_owned())
         .into_future();
     let mut server = tokio::spawn(server);

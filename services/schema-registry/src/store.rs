@@ -5,6 +5,7 @@
 //! what order things happen is the registry's business. Rows are returned in an order that
 //! does not depend on the engine's collation.
 
+use eventmart_runtime::db::Engine;
 use sqlx::AnyConnection;
 
 use crate::schema::Reference;
@@ -368,8 +369,30 @@ pub(crate) async fn remove_subject_level(
     Ok(())
 }
 
-/// Runs `SELECT 1`: the database answers.
-pub(crate) async fn ping(conn: &mut AnyConnection) -> Result<(), sqlx::Error> {
-    sqlx::query("SELECT 1").execute(&mut *conn).await?;
+/// The key of the PostgreSQL advisory lock that writers of one registry database take
+/// ("schemas" in ASCII, then 1); advisory locks are per database, so other databases on the
+/// server do not contend for it.
+const WRITES_LOCK: i64 = 0x7363_6865_6d61_7301;
+
+/// Makes every other writer of the database, in any process, wait until the transaction on
+/// `conn` ends, so that what it reads next stays true until it commits.
+///
+/// On PostgreSQL a transaction-scoped advisory lock: released by commit or rollback, never
+/// left behind by a process that dies. Waiting is simpler than what unique constraints would
+/// need instead: a column holding a schema's whole identity (canonical text and references)
+/// and a retry of the whole registration on every conflict. On SQLite nothing: a file has one
+/// writer process, whose single connection already makes its writes take turns. The one
+/// statement here that only one engine runs.
+pub(crate) async fn lock_writes(
+    conn: &mut AnyConnection,
+    engine: Engine,
+) -> Result<(), sqlx::Error> {
+    if engine == Engine::Postgres {
+        // Selected from, as the function returns `void`, which the `Any` driver cannot decode.
+        sqlx::query("SELECT 1 FROM pg_advisory_xact_lock($1)")
+            .bind(WRITES_LOCK)
+            .execute(&mut *conn)
+            .await?;
+    }
     Ok(())
 }

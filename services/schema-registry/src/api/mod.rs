@@ -1,30 +1,32 @@
-//! The HTTP API: Confluent's Schema Registry routes, plus health checks.
+//! The HTTP API: Confluent's Schema Registry routes, plus health checks and metrics.
 //!
 //! - `wire`: reading bodies, paths and queries; writing responses in Confluent's media type.
 //! - `error`: the one error type, mapped to Confluent's status and error codes.
 //! - `schemas`, `subjects`, `compatibility`, `config`: the routes, one module per resource.
-//! - `health`: liveness and readiness.
+//! - `ops`: liveness, readiness and `/metrics`, as every process of the project serves them.
 //!
 //! Handlers only translate between HTTP and the registry; the rules live in `registry`.
 
 mod compatibility;
 mod config;
 mod error;
-mod health;
+mod ops;
 mod schemas;
 mod subjects;
 mod wire;
 
 use axum::Router;
 use axum::routing::get;
+use sqlx::AnyPool;
 
+use crate::metrics::RegistryMetrics;
 use crate::registry::Registry;
 
 use self::error::ApiError;
 use self::wire::Reply;
 
-/// Every route, over `registry`.
-pub(crate) fn router(registry: Registry) -> Router {
+/// Every route: Confluent's over `registry`, health over `database`, and `metrics`.
+pub(crate) fn router(registry: Registry, database: AnyPool, metrics: RegistryMetrics) -> Router {
     Router::new()
         .route("/", get(root))
         .route("/schemas/types", get(schemas::types))
@@ -70,11 +72,11 @@ pub(crate) fn router(registry: Registry) -> Router {
         )
         .route("/mode", get(config::mode))
         .route("/mode/{subject}", get(config::mode))
-        .route("/health/live", get(health::live))
-        .route("/health/ready", get(health::ready))
-        .fallback(not_found)
-        .method_not_allowed_fallback(method_not_allowed)
         .with_state(registry)
+        .merge(ops::router(database, metrics))
+        // Last, so that the merged routes also answer a wrong method with a Confluent error.
+        .method_not_allowed_fallback(method_not_allowed)
+        .fallback(not_found)
 }
 
 /// `GET /`: an empty object, as Confluent answers.

@@ -1,10 +1,16 @@
 //! The registry's operations, with Confluent's rules: what a version is, when a schema gets a
 //! new id or version, which earlier versions a new one is checked against, what may be deleted.
 //!
-//! Reads run on any pooled connection. Writes take one in-process lock (a registry is a single
-//! instance) and run in one database transaction, so that "find, check, then insert" cannot
-//! interleave with another writer. HTTP is not this module's business: it returns [`Error`],
-//! which the API maps to status and error codes.
+//! Reads run on any pooled connection. Writes run one at a time, each in one database
+//! transaction, so that "find, check, then insert" cannot interleave with another writer: an
+//! identical schema registered twice at once must get one id, and a subject's next version
+//! number must go to one schema. One at a time means across processes, not only within one:
+//! on PostgreSQL several instances may share a database, so a write first takes a lock of the
+//! database's own (see [`store::lock_writes`]); the in-process lock in front of it keeps a
+//! burst of writes from parking every pooled connection on that lock. A SQLite file has one
+//! writer, whose pool holds a single connection, so the in-process lock is all there is.
+//! HTTP is not this module's business: it returns [`Error`], which the API maps to status
+//! and error codes.
 //!
 //! - `versions`: which versions a request sees and which one it names.
 //! - `resolve`: schemas parsed with their references, for storing and for checks.
@@ -17,10 +23,11 @@ mod versions;
 use std::sync::Arc;
 
 use eventmart_runtime::db::Db;
-use sqlx::AnyConnection;
-use tokio::sync::Mutex;
+use sqlx::{Any, AnyConnection, Transaction};
+use tokio::sync::{Mutex, MutexGuard};
 
 use crate::compat::{self, CompatibilityLevel};
+use crate::metrics::{Outcome, RegistryMetrics};
 use crate::schema::{AVRO, Reference};
 use crate::store::{self, StoredSchema, Usage};
 
@@ -51,28 +58,40 @@ pub(crate) struct Registered {
     pub(crate) schema: StoredSchema,
 }
 
-/// The registry: storage, the write lock, and the level in force until one is set.
+/// The registry: storage, the write lock, the level in force until one is set, and what it
+/// counts.
 #[derive(Debug, Clone)]
 pub(crate) struct Registry {
     db: Db,
     writes: Arc<Mutex<()>>,
     default_level: CompatibilityLevel,
+    metrics: RegistryMetrics,
 }
+
+/// A write in progress: the in-process lock and the transaction, which on PostgreSQL holds
+/// the database's write lock until it commits or is dropped (rolled back).
+type Write<'a> = (MutexGuard<'a, ()>, Transaction<'static, Any>);
 
 impl Registry {
     /// A registry over an open, migrated database.
-    pub(crate) fn new(db: Db, default_level: CompatibilityLevel) -> Self {
+    pub(crate) fn new(db: Db, default_level: CompatibilityLevel, metrics: RegistryMetrics) -> Self {
         Self {
             db,
             writes: Arc::new(Mutex::new(())),
             default_level,
+            metrics,
         }
     }
 
-    /// Whether the database answers.
-    pub(crate) async fn ping(&self) -> Result<(), sqlx::Error> {
-        let mut conn = self.db.pool.acquire().await?;
-        store::ping(&mut conn).await
+    /// Waits for this process's turn, then for the database's, and opens the transaction of
+    /// one write. Every read of the write happens after both, so it sees what the previous
+    /// writer (of any instance) committed: at PostgreSQL's default isolation, READ COMMITTED,
+    /// each statement reads what was committed when it started.
+    async fn begin_write(&self) -> Result<Write<'_>, Error> {
+        let local = self.writes.lock().await;
+        let mut tx = self.db.pool.begin().await?;
+        store::lock_writes(&mut tx, self.db.engine).await?;
+        Ok((local, tx))
     }
 
     /// The schema with `id`, while any version (even soft-deleted) is registered with it.
@@ -162,8 +181,24 @@ impl Registry {
     /// of the subject gets no new version. Otherwise the subject's level decides whether it is
     /// compatible enough to become the next version.
     pub(crate) async fn register(&self, subject: &str, input: &SchemaInput) -> Result<i64, Error> {
-        let _writes = self.writes.lock().await;
-        let mut tx = self.db.pool.begin().await?;
+        let registered = self.register_counted(subject, input).await;
+        self.metrics.registration(match &registered {
+            Ok((_, outcome)) => *outcome,
+            Err(Error::Incompatible { .. }) => Outcome::Incompatible,
+            Err(Error::Schema(_)) => Outcome::Invalid,
+            Err(_) => Outcome::Failed,
+        });
+        registered.map(|(id, _)| id)
+    }
+
+    /// [`Registry::register`], also telling whether a new version was stored
+    /// ([`Outcome::Registered`]) or the schema already was one ([`Outcome::Existing`]).
+    async fn register_counted(
+        &self,
+        subject: &str,
+        input: &SchemaInput,
+    ) -> Result<(i64, Outcome), Error> {
+        let (_writes, mut tx) = self.begin_write().await?;
         let parsed = parse_input(&mut tx, input).await?;
         let existing = find(&mut tx, &parsed, &input.references).await?;
         let rows = store::versions(&mut tx, subject).await?;
@@ -171,7 +206,7 @@ impl Registry {
         if let Some(id) = existing
             && live.iter().any(|row| row.schema_id == id)
         {
-            return Ok(id);
+            return Ok((id, Outcome::Existing));
         }
         let level = self.level_for(&mut tx, subject).await?;
         let targets = compat::versions_to_check(level, &live);
@@ -200,7 +235,7 @@ impl Registry {
         store::insert_version(&mut tx, subject, version, id).await?;
         tx.commit().await?;
         tracing::info!(subject, version, id, "registered a new schema version");
-        Ok(id)
+        Ok((id, Outcome::Registered))
     }
 
     /// The version of `subject` registered with the schema `input`, the latest if several.
@@ -238,8 +273,7 @@ impl Registry {
         subject: &str,
         permanent: bool,
     ) -> Result<Vec<i64>, Error> {
-        let _writes = self.writes.lock().await;
-        let mut tx = self.db.pool.begin().await?;
+        let (_writes, mut tx) = self.begin_write().await?;
         let rows = store::versions(&mut tx, subject).await?;
         if rows.is_empty() {
             return Err(Error::SubjectNotFound(subject.to_owned()));
@@ -274,8 +308,7 @@ impl Registry {
         spec: VersionSpec,
         permanent: bool,
     ) -> Result<i64, Error> {
-        let _writes = self.writes.lock().await;
-        let mut tx = self.db.pool.begin().await?;
+        let (_writes, mut tx) = self.begin_write().await?;
         let rows = store::versions(&mut tx, subject).await?;
         if rows.is_empty() {
             return Err(Error::SubjectNotFound(subject.to_owned()));
@@ -344,8 +377,7 @@ impl Registry {
 
     /// Sets the global level.
     pub(crate) async fn set_global_level(&self, level: CompatibilityLevel) -> Result<(), Error> {
-        let _writes = self.writes.lock().await;
-        let mut tx = self.db.pool.begin().await?;
+        let (_writes, mut tx) = self.begin_write().await?;
         store::set_global_level(&mut tx, level.as_str()).await?;
         tx.commit().await?;
         tracing::info!(%level, "set the global compatibility level");
@@ -372,8 +404,7 @@ impl Registry {
         subject: &str,
         level: CompatibilityLevel,
     ) -> Result<(), Error> {
-        let _writes = self.writes.lock().await;
-        let mut tx = self.db.pool.begin().await?;
+        let (_writes, mut tx) = self.begin_write().await?;
         store::set_subject_level(&mut tx, subject, level.as_str()).await?;
         tx.commit().await?;
         tracing::info!(subject, %level, "set a subject's compatibility level");
@@ -385,8 +416,7 @@ impl Registry {
         &self,
         subject: &str,
     ) -> Result<CompatibilityLevel, Error> {
-        let _writes = self.writes.lock().await;
-        let mut tx = self.db.pool.begin().await?;
+        let (_writes, mut tx) = self.begin_write().await?;
         let Some(previous) = store::subject_level(&mut tx, subject).await? else {
             return Err(Error::SubjectNotFound(subject.to_owned()));
         };

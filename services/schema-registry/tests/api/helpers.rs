@@ -1,5 +1,6 @@
 //! `TestApp`: the registry on `127.0.0.1:0` over a fresh database, plus HTTP shorthands.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail, ensure};
@@ -22,7 +23,8 @@ pub(crate) struct TestApp {
     pub(crate) address: String,
     /// A plain HTTP client.
     pub(crate) client: reqwest::Client,
-    database: TestDatabase,
+    /// Shared by the instances started with [`TestApp::beside`].
+    database: Arc<TestDatabase>,
     server: Option<Server>,
 }
 
@@ -63,7 +65,15 @@ impl Answer {
 impl TestApp {
     /// Starts a registry over a fresh database on `engine`.
     pub(crate) async fn spawn(engine: Engine) -> Result<Self> {
-        let database = TestDatabase::create(engine).await?;
+        Self::spawn_on(Arc::new(TestDatabase::create(engine).await?)).await
+    }
+
+    /// Starts a second registry on this one's database, as a second process would be.
+    pub(crate) async fn beside(&self) -> Result<Self> {
+        Self::spawn_on(Arc::clone(&self.database)).await
+    }
+
+    async fn spawn_on(database: Arc<TestDatabase>) -> Result<Self> {
         let mut app = Self {
             address: String::new(),
             client: reqwest::Client::new(),
@@ -120,6 +130,11 @@ impl TestApp {
         }
         self.server = Some(server);
         Ok(())
+    }
+
+    /// The `DATABASE_URL` the registry runs on.
+    pub(crate) fn database_url(&self) -> &str {
+        &self.database.url
     }
 
     /// The absolute URL of `path`.

@@ -1,4 +1,4 @@
-//! The HTTP surface itself: media types, encoded subjects, unknown routes, health.
+//! The HTTP surface itself: media types, encoded subjects, unknown routes.
 
 use anyhow::Result;
 use eventmart_runtime::db::Engine;
@@ -22,15 +22,11 @@ async fn fixed_endpoints_answer_like_confluent(engine: Engine) -> Result<()> {
     let root = app.get("/").await?;
     let mode = app.get("/mode").await?;
     let subject_mode = app.get("/mode/orders-value").await?;
-    let live = app.get("/health/live").await?;
-    let ready = app.get("/health/ready").await?;
     // then
     assert_eq!(root.body, json!({}));
     assert_eq!(root.content_type.as_deref(), Some(MEDIA_TYPE));
     assert_eq!(mode.body, json!({"mode": "READWRITE"}));
     assert_eq!(subject_mode.body, json!({"mode": "READWRITE"}));
-    assert_eq!(live.body, json!({"status": "ok"}));
-    assert_eq!(ready.body, json!({"status": "ok"}));
     Ok(())
 }
 
