@@ -1,7 +1,7 @@
-//! The tracker's two tables (migration `0001_saga_tracker.sql`): `saga_steps`, one row per
-//! event of a saga, and `sagas`, one row per saga computed from its steps. The projector
-//! writes them inside the consumer's transaction; the API reads them. The same SQL runs on
-//! SQLite and PostgreSQL.
+//! The tracker's two tables (migration `0001_saga_tracker.sql`; `0002` indexes a walk by
+//! state): `saga_steps`, one row per event of a saga, and `sagas`, one row per saga computed
+//! from its steps. The projector writes them inside the consumer's transaction; the API reads
+//! them. The same SQL runs on SQLite and PostgreSQL.
 
 use chrono::{DateTime, Utc};
 use eventmart_runtime::consumer::HandlerError;
@@ -154,25 +154,47 @@ pub(crate) struct Filter {
     pub(crate) quiet_since: Option<i64>,
 }
 
-/// Where a page of sagas starts: after the saga whose last event happened at
-/// `last_event_at` with correlation id `correlation_id`, in the listing's order (oldest
-/// last event first, then by correlation id).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct After {
-    /// The previous page's last saga's last event time, epoch milliseconds.
-    pub(crate) last_event_at: i64,
-    /// The previous page's last saga.
-    pub(crate) correlation_id: Uuid,
-}
-
-/// Up to `limit` sagas that `filter` lets through, oldest last event first (ties by
-/// correlation id), starting after `after`.
-pub(crate) async fn page(
+/// Up to `limit` sagas that `filter` lets through, by correlation id, after saga `after`:
+/// the order a walk through the pages takes, as a saga's correlation id never changes.
+pub(crate) async fn walk(
     conn: &mut AnyConnection,
     filter: &Filter,
-    after: Option<After>,
+    after: Option<Uuid>,
     limit: u32,
 ) -> Result<Vec<Saga>, StoreError> {
+    let (mut sql, mut next) = selected(filter);
+    if after.is_some() {
+        sql.push_str(&format!(" AND correlation_id > ${next}"));
+        next += 1;
+    }
+    sql.push_str(&format!(" ORDER BY correlation_id LIMIT ${next}"));
+    let mut query = bind_filter(sqlx::query(sqlx::AssertSqlSafe(sql)), filter);
+    if let Some(after) = after {
+        query = query.bind(after.to_string());
+    }
+    let rows = query.bind(i64::from(limit)).fetch_all(conn).await?;
+    rows.iter().map(decode_saga).collect()
+}
+
+/// Up to `limit` sagas that `filter` lets through, the longest quiet first: oldest last
+/// event first, ties by correlation id.
+pub(crate) async fn quietest(
+    conn: &mut AnyConnection,
+    filter: &Filter,
+    limit: u32,
+) -> Result<Vec<Saga>, StoreError> {
+    let (mut sql, next) = selected(filter);
+    sql.push_str(&format!(
+        " ORDER BY last_event_at, correlation_id LIMIT ${next}"
+    ));
+    let query = bind_filter(sqlx::query(sqlx::AssertSqlSafe(sql)), filter);
+    let rows = query.bind(i64::from(limit)).fetch_all(conn).await?;
+    rows.iter().map(decode_saga).collect()
+}
+
+/// The statement that selects the sagas `filter` lets through, its placeholders numbered
+/// from `$1` and bound by [`bind_filter`]; and the number of the next placeholder.
+fn selected(filter: &Filter) -> (String, usize) {
     let mut sql = format!("SELECT {SAGA_COLUMNS} FROM sagas WHERE 1 = 1");
     let mut next = 1;
     if !filter.states.is_empty() {
@@ -186,30 +208,21 @@ pub(crate) async fn page(
         sql.push_str(&format!(" AND last_event_at < ${next}"));
         next += 1;
     }
-    if after.is_some() {
-        let (at, id) = (next, next + 1);
-        sql.push_str(&format!(
-            " AND (last_event_at > ${at} OR (last_event_at = ${at} AND correlation_id > ${id}))"
-        ));
-        next += 2;
-    }
-    sql.push_str(&format!(
-        " ORDER BY last_event_at, correlation_id LIMIT ${next}"
-    ));
-    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+    (sql, next)
+}
+
+/// Binds the values of [`selected`]'s placeholders.
+fn bind_filter<'q>(
+    mut query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
+    filter: &Filter,
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
     for state in &filter.states {
         query = query.bind(state.as_str());
     }
     if let Some(quiet_since) = filter.quiet_since {
         query = query.bind(quiet_since);
     }
-    if let Some(after) = after {
-        query = query
-            .bind(after.last_event_at)
-            .bind(after.correlation_id.to_string());
-    }
-    let rows = query.bind(i64::from(limit)).fetch_all(conn).await?;
-    rows.iter().map(decode_saga).collect()
+    query
 }
 
 /// A saga as the columns of its row.

@@ -1,7 +1,7 @@
 //! The saga-tracker binary against a real broker, schema registry and database: events typed
 //! into the orders, inventory and payments topics show up as sagas with their steps, where
 //! they stand and whom they wait for, whatever order they arrive in; sagas list by state or
-//! as stuck, the longest quiet first, a page at a time; reads that carry a command's
+//! as stuck, by start a page at a time or the longest quiet first; reads that carry a command's
 //! position wait for it; malformed reads are refused naming the parameter.
 
 mod support;
@@ -166,7 +166,8 @@ async fn sagas_are_shown_with_their_steps_whatever_order_the_topics_deliver_them
 on_both_engines!(sagas_are_shown_with_their_steps_whatever_order_the_topics_deliver_them_in);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sagas_list_by_state_or_as_stuck_the_longest_quiet_first() -> anyhow::Result<()> {
+async fn sagas_list_by_state_or_as_stuck_by_start_or_the_longest_quiet_first() -> anyhow::Result<()>
+{
     let tracker = TestComponent::start("saga-tracker", Engine::Sqlite, &[LONG_WAIT]).await?;
     let now = timestamp::now();
     let minutes = |m: i64| later(now, m * 60);
@@ -220,23 +221,32 @@ async fn sagas_list_by_state_or_as_stuck_the_longest_quiet_first() -> anyhow::Re
     let listed = async |query: &str| -> anyhow::Result<Vec<String>> {
         let page = tracker.ok(&format!("/sagas{query}")).await?;
         assert_eq!(page["next_cursor"], Value::Null, "{query}: {page}");
+        assert_eq!(page["truncated"], false, "{query}: {page}");
         Ok(ids(&page))
     };
-    assert_eq!(listed("").await?, [s1, s2, s3, s5, s4]);
-    assert_eq!(listed("?state=stuck").await?, [s1, s2]);
+    // By start: by correlation id, which the services hand out in ever later UUIDv7s.
+    let by_start = |sagas: &[&str]| -> Vec<String> {
+        let mut sorted: Vec<String> = sagas.iter().map(|s| (*s).to_owned()).collect();
+        sorted.sort();
+        sorted
+    };
+    assert_eq!(listed("").await?, by_start(&[s1, s2, s3, s4, s5]));
+    assert_eq!(listed("?sort=quiet").await?, [s1, s2, s3, s5, s4]);
+    assert_eq!(listed("?state=stuck").await?, by_start(&[s1, s2]));
+    assert_eq!(listed("?state=stuck&sort=quiet").await?, [s1, s2]);
     assert_eq!(listed("?state=stuck&older_than=9m").await?, [s1]);
     assert_eq!(
         listed("?state=stuck&older_than=1h").await?,
         Vec::<String>::new()
     );
-    assert_eq!(listed("?state=running").await?, [s1, s4]);
+    assert_eq!(listed("?state=running").await?, by_start(&[s1, s4]));
     assert_eq!(listed("?state=running&older_than=1m").await?, [s1]);
     assert_eq!(listed("?state=compensating").await?, [s2]);
     assert_eq!(listed("?state=confirmed").await?, [s3]);
     assert_eq!(listed("?state=cancelled&older_than=30s").await?, [s5]);
-    assert_eq!(listed("?older_than=390s").await?, [s1, s2, s3]);
+    assert_eq!(listed("?older_than=390s").await?, by_start(&[s1, s2, s3]));
 
-    let page = tracker.ok("/sagas?state=stuck").await?;
+    let page = tracker.ok("/sagas?state=stuck&sort=quiet").await?;
     let item = &page["items"][1];
     assert_eq!(
         (&item["state"], &item["waiting_for"], &item["step"]),
@@ -262,16 +272,24 @@ async fn sagas_list_by_state_or_as_stuck_the_longest_quiet_first() -> anyhow::Re
                 None => break,
             }
         }
-        assert_eq!(seen, [s1, s2, s3, s5, s4], "pages of {limit}");
+        assert_eq!(seen, by_start(&[s1, s2, s3, s4, s5]), "pages of {limit}");
     }
+    let stuck = by_start(&[s1, s2]);
     let page = tracker.ok("/sagas?state=stuck&limit=1").await?;
-    assert_eq!(ids(&page), [s1]);
+    assert_eq!(ids(&page), stuck[..1]);
     let cursor = page["next_cursor"].as_str().unwrap_or_default().to_owned();
     let page = tracker
         .ok(&format!("/sagas?state=stuck&limit=1&cursor={cursor}"))
         .await?;
-    assert_eq!(ids(&page), [s2]);
+    assert_eq!(ids(&page), stuck[1..]);
     assert_eq!(page["next_cursor"], Value::Null);
+    // The longest quiet first is one page, which says what it leaves out.
+    let quiet = tracker.ok("/sagas?sort=quiet&limit=2").await?;
+    assert_eq!(ids(&quiet), [s1, s2]);
+    assert_eq!(
+        (&quiet["next_cursor"], &quiet["truncated"]),
+        (&Value::Null, &json!(true))
+    );
 
     let bad = [
         ("/sagas?state=stuckk".to_owned(), "state"),
@@ -282,6 +300,8 @@ async fn sagas_list_by_state_or_as_stuck_the_longest_quiet_first() -> anyhow::Re
         ("/sagas?limit=101".to_owned(), "limit"),
         ("/sagas?limit=ten".to_owned(), "limit"),
         ("/sagas?cursor=nope".to_owned(), "cursor"),
+        (format!("/sagas?sort=quiet&cursor={cursor}"), "cursor"),
+        ("/sagas?sort=oldest".to_owned(), "sort"),
         ("/sagas?page=2".to_owned(), "page"),
         ("/sagas?position=nope".to_owned(), "position"),
         ("/sagas/nope".to_owned(), "correlation_id"),

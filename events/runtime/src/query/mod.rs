@@ -9,6 +9,8 @@
 //!   `position` (read-your-writes).
 //! - [`openapi`]: the fragments of an OpenAPI document that every read model words alike.
 //! - [`cursor`]: the framing of an opaque paging cursor (version byte, base64url).
+//! - [`snapshot`]: a read-only transaction whose statements all see one committed state, for
+//!   an answer read in several statements.
 //!
 //! Not here: what a read model stores or how it pages (each projection's business; a
 //! cursor's payload layout included).
@@ -17,6 +19,7 @@ mod catch_up;
 pub mod cursor;
 mod error;
 pub mod openapi;
+mod snapshot;
 
 use std::collections::HashMap;
 
@@ -26,6 +29,7 @@ use uuid::Uuid;
 
 pub use self::catch_up::{parse_position, read_live};
 pub use self::error::QueryError;
+pub use self::snapshot::snapshot;
 
 /// A request's query parameters, each one the endpoint takes.
 #[derive(Debug)]

@@ -12,6 +12,8 @@
 mod openapi;
 mod orders;
 mod page;
+#[cfg(test)]
+mod tests;
 
 use std::time::Duration;
 

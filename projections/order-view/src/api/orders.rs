@@ -8,14 +8,16 @@ use axum::extract::{Path, Query, State};
 use eventmart_events::timestamp;
 use serde_json::{Map, Value, json};
 
-use eventmart_runtime::query::{Params, QueryError, parse_id, parse_position, read_live};
+use eventmart_runtime::query::{Params, QueryError, parse_id, parse_position, read_live, snapshot};
 
 use super::App;
 use super::page::{DEFAULT_LIMIT, MAX_LIMIT, decode_cursor, encode_cursor};
 use crate::store;
 use crate::view::{OrderView, Status, TimelineEntry};
 
-/// `GET /orders/{order_id}?position=`: the order with its timeline, or 404.
+/// `GET /orders/{order_id}?position=`: the order with its timeline, or 404. Both are read
+/// from one snapshot: the projector changes an order in the transaction that adds the event
+/// to its timeline, and an answer must not show one without the other.
 pub(super) async fn get(
     State(app): State<App>,
     Path(order_id): Path<String>,
@@ -25,11 +27,12 @@ pub(super) async fn get(
     let params = Params::of(query, &["position"])?;
     let position = parse_position(params.get("position"))?;
     let live = read_live(&app.live, position.as_ref(), app.wait_max).await?;
-    let mut conn = live.db.pool.acquire().await?;
-    let view = store::load(&mut conn, order_id)
+    let mut tx = snapshot(&live.db).await?;
+    let view = store::load(&mut tx, order_id)
         .await?
         .ok_or_else(|| QueryError::NotFound(format!("the order view has no order {order_id}")))?;
-    let timeline = store::timeline(&mut conn, order_id).await?;
+    let timeline = store::timeline(&mut tx, order_id).await?;
+    tx.commit().await?;
     Ok(Json(order(&view, &timeline)))
 }
 

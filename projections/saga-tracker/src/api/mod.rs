@@ -1,8 +1,9 @@
 //! The query API over the tracker, JSON in and out:
 //!
 //! - `GET /sagas/{correlation_id}`: one saga, where it stands, with its steps;
-//! - `GET /sagas?state=&older_than=&limit=&cursor=`: sagas in a state (or stuck: unfinished
-//!   and quiet for longer than `older_than`), the longest quiet first, a page at a time;
+//! - `GET /sagas?state=&older_than=&sort=&limit=&cursor=`: sagas in a state (or stuck:
+//!   unfinished and quiet for longer than `older_than`), by correlation id a page at a time,
+//!   or the longest quiet first in one page (`sort=quiet`);
 //! - `GET /openapi.json`: the OpenAPI document describing them.
 //!
 //! Both reads take `?position=<token>` (the `position` a command answered with) and then
@@ -15,6 +16,8 @@
 mod openapi;
 mod page;
 mod sagas;
+#[cfg(test)]
+mod tests;
 
 use std::time::Duration;
 

@@ -5,7 +5,7 @@ use axum::Json;
 use eventmart_runtime::query::openapi;
 use serde_json::{Value, json};
 
-use super::page::{DEFAULT_LIMIT, MAX_LIMIT};
+use super::page::{DEFAULT_LIMIT, MAX_LIMIT, Sort};
 use super::sagas::{DEFAULT_STUCK_AFTER, Listing};
 use crate::saga::{Service, State, Step};
 
@@ -20,9 +20,25 @@ pub(super) fn document() -> Value {
     let steps: Vec<&str> = Step::ALL.iter().map(|s| s.as_str()).collect();
     let services: Vec<&str> = Service::ALL.iter().map(|s| s.as_str()).collect();
     let stuck_after = humantime::format_duration(DEFAULT_STUCK_AFTER).to_string();
+    let sorts: Vec<&str> = Sort::ALL.iter().map(|s| s.as_str()).collect();
+    let mut cursor = openapi::cursor_parameter(&["state", "older_than"]);
+    cursor["description"] = json!(format!(
+        "{} Not with sort=quiet.",
+        cursor["description"].as_str().unwrap_or_default()
+    ));
     let mut page = openapi::page_schema("SagaSummary");
-    page["properties"]["items"]["description"] =
-        json!("Oldest last event first, then by correlation id.");
+    page["properties"]["items"]["description"] = json!(
+        "By correlation id (sort=started), or oldest last event first, then by correlation id \
+         (sort=quiet)."
+    );
+    page["properties"]["next_cursor"]["description"] =
+        json!("The cursor of the next page; null on the last, and always with sort=quiet.");
+    page["properties"]["truncated"] = json!({
+        "type": "boolean",
+        "description": "Whether more sagas match than this page holds: with sort=quiet, \
+            which is one page, those left out; walk them all with sort=started.",
+    });
+    page["required"] = json!(["items", "next_cursor", "truncated"]);
     json!({
         "openapi": "3.0.3",
         "info": {
@@ -49,8 +65,20 @@ pub(super) fn document() -> Value {
             "/sagas": {
                 "get": {
                     "operationId": "listSagas",
-                    "summary": "Sagas in a state, or stuck, the longest quiet first, a page \
-                        at a time",
+                    "summary": "Sagas in a state, or stuck, a page at a time, or the \
+                        longest quiet first",
+                    "description": "A walk through the pages (a first page, then each \
+                        `next_cursor` in turn) lists sagas by correlation id, which never \
+                        changes: every saga that matches from the first page to the last is \
+                        listed exactly once, however its steps change meanwhile. The walk \
+                        measures `older_than` and `stuck` from the time of its first page. \
+                        Each saga shows as it is when its page is read: one that stops \
+                        matching (a new step changed its state, or made it recent) before \
+                        then is left out, and one started during the walk is listed if it \
+                        matches (the services start sagas with ever later correlation ids, \
+                        so at the end). The longest quiet first (`sort=quiet`) is one page \
+                        with no cursor: sagas move in that order with every step, so pages of \
+                        it could list a saga twice.",
                     "parameters": [
                         {
                             "name": "state",
@@ -73,8 +101,18 @@ pub(super) fn document() -> Value {
                                 such as `30s`, `5m` or `1h 30m`.",
                             "schema": { "type": "string", "example": "5m" },
                         },
+                        {
+                            "name": "sort",
+                            "in": "query",
+                            "required": false,
+                            "description": "started: by correlation id (for sagas the \
+                                services start, the order they started in), a page at a \
+                                time; quiet: the longest quiet first (oldest last event), \
+                                one page only.",
+                            "schema": { "type": "string", "enum": sorts, "default": "started" },
+                        },
                         openapi::limit_parameter("Sagas", DEFAULT_LIMIT, MAX_LIMIT),
-                        openapi::cursor_parameter(&[]),
+                        cursor,
                         { "$ref": "#/components/parameters/Position" },
                     ],
                     "responses": openapi::read_responses("A page of sagas", "SagaPage"),
@@ -224,6 +262,37 @@ mod tests {
         assert!(
             state["description"].as_str().unwrap().contains("30s"),
             "{state}"
+        );
+    }
+
+    #[test]
+    fn the_listing_sorts_by_start_or_quiet_and_only_a_walk_takes_a_cursor() {
+        let document = document();
+        let get = &document["paths"]["/sagas"]["get"];
+        let parameter = |name: &str| {
+            get["parameters"]
+                .as_array()
+                .and_then(|all| all.iter().find(|p| p["name"] == name))
+                .cloned()
+                .unwrap_or_default()
+        };
+        let sort = parameter("sort");
+        assert_eq!(sort["schema"]["enum"], json!(["started", "quiet"]));
+        assert_eq!(sort["schema"]["default"], "started");
+        let cursor = parameter("cursor")["description"].to_string();
+        assert!(cursor.contains("same `state`"), "{cursor}");
+        assert!(cursor.contains("Not with sort=quiet"), "{cursor}");
+        assert!(
+            get["description"]
+                .as_str()
+                .unwrap()
+                .contains("exactly once"),
+            "{get}"
+        );
+        let page = &document["components"]["schemas"]["SagaPage"];
+        assert_eq!(
+            page["required"],
+            json!(["items", "next_cursor", "truncated"])
         );
     }
 }

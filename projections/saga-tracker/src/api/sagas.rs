@@ -8,11 +8,13 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use chrono::{DateTime, Utc};
 use eventmart_events::timestamp;
-use eventmart_runtime::query::{Params, QueryError, parse_id, parse_position, read_live};
+use eventmart_runtime::query::{Params, QueryError, parse_id, parse_position, read_live, snapshot};
 use serde_json::{Map, Value, json};
 
 use super::App;
-use super::page::{DEFAULT_LIMIT, MAX_LIMIT, decode_cursor, encode_cursor};
+use super::page::{
+    DEFAULT_LIMIT, MAX_LIMIT, QUIET_IS_ONE_PAGE, Sort, decode_cursor, encode_cursor,
+};
 use crate::saga::{self, Saga, SagaStep};
 use crate::store::{self, Filter};
 
@@ -85,7 +87,9 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
     })
 }
 
-/// `GET /sagas/{correlation_id}?position=`: the saga with its steps, or 404.
+/// `GET /sagas/{correlation_id}?position=`: the saga with its steps, or 404. Both are read
+/// from one snapshot: the projector recomputes the saga in the transaction that adds a step,
+/// and an answer must not count a step it does not show.
 pub(super) async fn get(
     State(app): State<App>,
     Path(correlation_id): Path<String>,
@@ -95,41 +99,61 @@ pub(super) async fn get(
     let params = Params::of(query, &["position"])?;
     let position = parse_position(params.get("position"))?;
     let live = read_live(&app.live, position.as_ref(), app.wait_max).await?;
-    let mut conn = live.db.pool.acquire().await?;
-    let saga = store::load(&mut conn, correlation_id)
-        .await?
-        .ok_or_else(|| {
-            QueryError::NotFound(format!("the saga tracker has no saga {correlation_id}"))
-        })?;
-    let steps = store::steps(&mut conn, correlation_id).await?;
+    let mut tx = snapshot(&live.db).await?;
+    let saga = store::load(&mut tx, correlation_id).await?.ok_or_else(|| {
+        QueryError::NotFound(format!("the saga tracker has no saga {correlation_id}"))
+    })?;
+    let steps = store::steps(&mut tx, correlation_id).await?;
+    tx.commit().await?;
     Ok(Json(detail(&saga, &steps)))
 }
 
-/// `GET /sagas?state=&older_than=&limit=&cursor=&position=`: a page of sagas, the longest
-/// quiet first; `next_cursor` is the `cursor` of the next page, `null` on the last.
+/// `GET /sagas?state=&older_than=&sort=&limit=&cursor=&position=`: a page of sagas, by
+/// correlation id or (`sort=quiet`, one page) the longest quiet first; `next_cursor` is the
+/// `cursor` of the next page, `null` on the last; `truncated` says whether more sagas match
+/// than the page holds. See [`super::page`] for what a walk through the pages promises.
 pub(super) async fn list(
     State(app): State<App>,
     query: Result<Query<HashMap<String, String>>, QueryRejection>,
 ) -> Result<Json<Value>, QueryError> {
     let params = Params::of(
         query,
-        &["state", "older_than", "limit", "cursor", "position"],
+        &["state", "older_than", "sort", "limit", "cursor", "position"],
     )?;
     let listing = params.parse("state", Listing::parse)?;
     let older_than = params.parse("older_than", parse_duration)?;
+    let sort = params.parse("sort", Sort::parse)?.unwrap_or(Sort::Started);
     let limit = params.limit(DEFAULT_LIMIT, MAX_LIMIT)?;
-    let after = params.parse("cursor", decode_cursor)?;
+    let cursor = params.parse("cursor", decode_cursor)?;
+    if sort == Sort::Quiet && cursor.is_some() {
+        return Err(QueryError::invalid("cursor", QUIET_IS_ONE_PAGE));
+    }
     let position = parse_position(params.get("position"))?;
     let live = read_live(&app.live, position.as_ref(), app.wait_max).await?;
-    let filter = filter(listing, older_than, Utc::now());
+    // Every page of a walk measures quiet time from its first page's clock.
+    let as_of = cursor.map_or_else(Utc::now, |c| c.as_of);
+    let filter = filter(listing, older_than, as_of);
     let mut conn = live.db.pool.acquire().await?;
-    // One more than asked for tells whether another page follows.
-    let mut sagas = store::page(&mut conn, &filter, after, limit + 1).await?;
+    // One more than asked for tells whether more sagas match.
+    let mut sagas = match sort {
+        Sort::Started => {
+            let after = cursor.map(|c| c.after);
+            store::walk(&mut conn, &filter, after, limit + 1).await?
+        }
+        Sort::Quiet => store::quietest(&mut conn, &filter, limit + 1).await?,
+    };
     let more = sagas.len() > limit as usize;
     sagas.truncate(limit as usize);
-    let next_cursor = sagas.last().filter(|_| more).map(encode_cursor);
+    let next_cursor = sagas
+        .last()
+        .filter(|_| more && sort == Sort::Started)
+        .map(|last| encode_cursor(as_of, last));
     let items: Vec<Value> = sagas.iter().map(|s| Value::Object(summary(s))).collect();
-    Ok(Json(json!({ "items": items, "next_cursor": next_cursor })))
+    Ok(Json(json!({
+        "items": items,
+        "next_cursor": next_cursor,
+        "truncated": more,
+    })))
 }
 
 /// A saga as listed: where it stands, without its steps.

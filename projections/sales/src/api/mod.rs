@@ -3,20 +3,21 @@
 //! - `GET /sales/daily?from=&to=`: each day's orders, units and revenue by currency, and the
 //!   period's total;
 //! - `GET /sales/products/{product_id}?from=&to=`: the same for one product;
-//! - `GET /sales/top?from=&to=&by=&currency=&limit=&cursor=`: the products that sold most,
-//!   by units or revenue, a page at a time;
+//! - `GET /sales/top?from=&to=&by=&currency=&limit=`: the products that sold most, by units
+//!   or revenue: one page, the top `limit`;
 //! - `GET /openapi.json`: the OpenAPI document describing them.
 //!
 //! Days are UTC dates written `YYYY-MM-DD`; `from` and `to` are both included and both
-//! optional. Every read takes `?position=<token>` (the `position` a command answered with)
-//! and then waits until the model has processed that command's events, so that a client
-//! reads its own writes. Errors are JSON `{"error": "<code>", "message": "…"}`, with `field`
-//! for a 400.
+//! optional. Each answer is read from one snapshot of the model. Every read takes
+//! `?position=<token>` (the `position` a command answered with) and then waits until the
+//! model has processed that command's events, so that a client reads its own writes. Errors
+//! are JSON `{"error": "<code>", "message": "…"}`, with `field` for a 400.
 
 mod openapi;
-mod page;
 mod period;
 mod sales;
+#[cfg(test)]
+mod tests;
 mod top;
 
 use std::time::Duration;

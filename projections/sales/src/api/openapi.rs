@@ -5,7 +5,7 @@ use axum::Json;
 use eventmart_runtime::query::openapi;
 use serde_json::{Value, json};
 
-use super::page::{By, DEFAULT_LIMIT, MAX_LIMIT};
+use super::top::{By, DEFAULT_LIMIT, MAX_LIMIT};
 
 /// `GET /openapi.json`.
 pub(super) async fn serve() -> Json<Value> {
@@ -64,7 +64,14 @@ pub(super) fn document() -> Value {
             "/sales/top": {
                 "get": {
                     "operationId": "getTopProducts",
-                    "summary": "The products that sold most over a period, a page at a time",
+                    "summary": "The products that sold most over a period: the top `limit`",
+                    "description": "One page, read at one instant: each product that sold \
+                        shows once, in its place as the figures stood then. There is no \
+                        cursor: the figures only grow, so a product climbs the ranking as it \
+                        sells, and pages read one after another could skip one that climbed \
+                        above a page already read. `truncated` says whether more products \
+                        sold than the ranking shows; ask for a larger `limit`, or read a \
+                        product's own figures.",
                     "parameters": [
                         period[0], period[1],
                         {
@@ -87,11 +94,10 @@ pub(super) fn document() -> Value {
                             "schema": { "type": "string", "pattern": "^[A-Z]{3}$" },
                         },
                         openapi::limit_parameter("Products", DEFAULT_LIMIT, MAX_LIMIT),
-                        openapi::cursor_parameter(&["by"]),
                         { "$ref": "#/components/parameters/Position" },
                     ],
                     "responses": openapi::read_responses(
-                        "A page of products, the most first (ties by product id)",
+                        "The top products, the most first (ties by product id)",
                         "TopProducts",
                     ),
                 },
@@ -200,7 +206,7 @@ pub(super) fn document() -> Value {
                 },
                 "TopProducts": {
                     "type": "object",
-                    "required": ["from", "to", "by", "currency", "items", "next_cursor"],
+                    "required": ["from", "to", "by", "currency", "items", "truncated"],
                     "properties": {
                         "from": { "type": "string", "format": "date", "nullable": true },
                         "to": { "type": "string", "format": "date", "nullable": true },
@@ -214,7 +220,11 @@ pub(super) fn document() -> Value {
                             "type": "array",
                             "items": { "$ref": "#/components/schemas/TopProduct" },
                         },
-                        "next_cursor": openapi::next_cursor_property(),
+                        "truncated": {
+                            "type": "boolean",
+                            "description": "Whether more products sold over the period \
+                                than `items` holds.",
+                        },
                     },
                 },
                 "Error": openapi::error_schema(),
@@ -276,5 +286,24 @@ mod tests {
         }
         let product = &document["paths"]["/sales/products/{product_id}"]["get"];
         assert!(product["responses"]["404"].is_object());
+    }
+
+    #[test]
+    fn the_ranking_is_one_page_that_says_whether_it_is_truncated() {
+        let document = document();
+        let top = &document["paths"]["/sales/top"]["get"];
+        let parameters = top["parameters"].to_string();
+        assert!(parameters.contains("limit"), "{parameters}");
+        assert!(!parameters.contains("cursor"), "{parameters}");
+        let ranking = &document["components"]["schemas"]["TopProducts"];
+        assert!(ranking["properties"]["truncated"].is_object(), "{ranking}");
+        assert!(
+            ranking["properties"].get("next_cursor").is_none(),
+            "{ranking}"
+        );
+        assert!(
+            top["description"].as_str().unwrap().contains("one instant"),
+            "{top}"
+        );
     }
 }

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
-use eventmart_runtime::query::{Params, QueryError, parse_id, parse_position, read_live};
+use eventmart_runtime::query::{Params, QueryError, parse_id, parse_position, read_live, snapshot};
 use serde_json::{Map, Value, json};
 
 use super::App;
@@ -23,8 +23,11 @@ pub(super) async fn daily(
     let asked = Asked::of(&params)?;
     let position = parse_position(params.get("position"))?;
     let live = read_live(&app.live, position.as_ref(), app.wait_max).await?;
-    let mut conn = live.db.pool.acquire().await?;
-    let days = figures::days(&mut conn, asked.period()).await?;
+    // Units and revenue come from one table, orders from another: one snapshot, so that
+    // a day never counts an order without its units.
+    let mut tx = snapshot(&live.db).await?;
+    let days = figures::days(&mut tx, asked.period()).await?;
+    tx.commit().await?;
     let (from, to) = asked.to_json();
     let mut body = Map::new();
     body.insert("from".into(), from);
@@ -45,13 +48,14 @@ pub(super) async fn product(
     let asked = Asked::of(&params)?;
     let position = parse_position(params.get("position"))?;
     let live = read_live(&app.live, position.as_ref(), app.wait_max).await?;
-    let mut conn = live.db.pool.acquire().await?;
-    let days = figures::product_days(&mut conn, product_id, asked.period()).await?;
-    if days.is_empty() && !figures::ever_sold(&mut conn, product_id).await? {
+    let mut tx = snapshot(&live.db).await?;
+    let days = figures::product_days(&mut tx, product_id, asked.period()).await?;
+    if days.is_empty() && !figures::ever_sold(&mut tx, product_id).await? {
         return Err(QueryError::NotFound(format!(
             "product {product_id} has not sold (no confirmed order has it)"
         )));
     }
+    tx.commit().await?;
     let (from, to) = asked.to_json();
     let mut body = Map::new();
     body.insert("product_id".into(), json!(product_id));

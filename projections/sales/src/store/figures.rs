@@ -52,16 +52,6 @@ impl Figures {
     }
 }
 
-/// Where a page of ranked products starts: after the product `product_id` whose ranking
-/// figure was `figure`, in the ranking's order (highest first, then by id).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct After {
-    /// The previous page's last product's units or revenue.
-    pub(crate) figure: i64,
-    /// The previous page's last product.
-    pub(crate) product_id: Uuid,
-}
-
 /// What products are ranked by.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Rank {
@@ -157,13 +147,13 @@ pub(crate) struct Ranked {
     pub(crate) figures: Figures,
 }
 
-/// Up to `limit` products that sold during `period`, ranked by `rank` (highest first, ties by
-/// product id), starting after `after`.
+/// The top `limit` products that sold during `period`, ranked by `rank` (highest first, ties
+/// by product id). Read in two statements (the ranking, then its revenue by currency): read
+/// them in one snapshot, so that a product's revenue is that of the units it ranks with.
 pub(crate) async fn top(
     conn: &mut AnyConnection,
     period: Period,
     rank: Rank,
-    after: Option<After>,
     limit: u32,
 ) -> Result<Vec<Ranked>, StoreError> {
     let (figure, currency) = match rank {
@@ -181,13 +171,6 @@ pub(crate) async fn top(
         next += 1;
     }
     sql.push_str(" GROUP BY product_id");
-    if after.is_some() {
-        let (at, id) = (next, next + 1);
-        sql.push_str(&format!(
-            " HAVING {figure} < ${at} OR ({figure} = ${at} AND product_id > ${id})"
-        ));
-        next += 2;
-    }
     sql.push_str(&format!(
         " ORDER BY {figure} DESC, product_id LIMIT ${next}"
     ));
@@ -196,9 +179,6 @@ pub(crate) async fn top(
         .bind(period.to.to_string());
     if let Some(currency) = currency {
         query = query.bind(currency.as_str().to_owned());
-    }
-    if let Some(after) = after {
-        query = query.bind(after.figure).bind(after.product_id.to_string());
     }
     let rows = query.bind(i64::from(limit)).fetch_all(&mut *conn).await?;
     let mut ranked = Vec::with_capacity(rows.len());

@@ -1,0 +1,237 @@
+//! The API served on a free port over a real database that the projector writes at the same
+//! time, event by event as the consumer does: what a client reads while sales are counted.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use chrono::{DateTime, TimeZone, Utc};
+use eventmart_events::orders::{OrderConfirmed, OrderCreated, OrderLine};
+use eventmart_events::{Currency, Decoded, Envelope, Event, Format, Money};
+use eventmart_runtime::db::{self, Db, Engine};
+use eventmart_runtime::on_both_engines;
+use eventmart_runtime::projection::{Current, LiveDb};
+use eventmart_runtime::testing::{TestDatabase, apply_in_order};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+use uuid::Uuid;
+
+use super::{App, router};
+use crate::projector::Projector;
+
+/// The API on a free port over a fresh database, and that database as the projector writes
+/// it.
+struct Served {
+    base: String,
+    client: reqwest::Client,
+    writer: Db,
+    _database: TestDatabase,
+}
+
+impl Served {
+    async fn start(engine: Engine) -> anyhow::Result<Self> {
+        let database = TestDatabase::create(engine).await?;
+        let writer = db::connect_component(&database.url, crate::migrations()).await?;
+        let live = LiveDb::new(Current {
+            db: db::readers(&writer, &database.url).await?,
+            group: crate::NAME.to_owned(),
+        });
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let base = format!("http://{}", listener.local_addr()?);
+        let app = router(App {
+            live,
+            wait_max: Duration::from_secs(5),
+        });
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        Ok(Self {
+            base,
+            client: reqwest::Client::new(),
+            writer,
+            _database: database,
+        })
+    }
+
+    async fn get(&self, path: &str) -> anyhow::Result<(StatusCode, Value)> {
+        let response = self
+            .client
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await?;
+        Ok((response.status(), response.json().await?))
+    }
+
+    /// The body of a read that must succeed.
+    async fn ok(&self, path: &str) -> anyhow::Result<Value> {
+        let (status, body) = self.get(path).await?;
+        anyhow::ensure!(status == StatusCode::OK, "{path}: {status} {body}");
+        Ok(body)
+    }
+
+    /// Counts a sale of `quantity` of `product` at `unit_cents` euros: the order's creation
+    /// and its confirmation, each in its own transaction.
+    async fn sell(&self, product: Uuid, quantity: i32, unit_cents: i64) -> anyhow::Result<()> {
+        let order_id = Uuid::now_v7();
+        let price = Money::new(unit_cents, Currency::EUR);
+        let created = decoded(OrderCreated {
+            order_id,
+            user_id: Uuid::from_u128(1),
+            lines: vec![OrderLine {
+                product_id: product,
+                quantity,
+                unit_price: price,
+            }],
+            total: Money::new(i64::from(quantity) * unit_cents, Currency::EUR),
+            payment_token: None,
+            created_at: may_first(),
+        });
+        let confirmed = decoded(OrderConfirmed {
+            order_id,
+            payment_id: Uuid::now_v7(),
+            confirmed_at: may_first(),
+        });
+        let projector = Projector {
+            engine: self.writer.engine,
+        };
+        apply_in_order(&projector, &self.writer, &[&created, &confirmed], "orders").await
+    }
+}
+
+fn may_first() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2024, 5, 1, 10, 0, 0).unwrap()
+}
+
+fn decoded(event: impl Into<Event>) -> Decoded {
+    let event = event.into();
+    Decoded {
+        envelope: Envelope::new(&event),
+        event,
+        format: Format::Json,
+    }
+}
+
+/// The `product_id`s of a ranking's items.
+fn ids(ranking: &Value) -> Vec<String> {
+    ranking["items"]
+        .as_array()
+        .map(|items| {
+            items
+                .iter()
+                .filter_map(|i| i["product_id"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// How `ranking` (by units, in euros) is not the figures of one instant, if it is not: each
+/// product once, units never rising down the ranking, and each product's revenue that of
+/// its units at its one price (`prices`, in cents by product id). Units and revenue are read
+/// in two statements; they agree only when both see the same sales.
+fn incoherence(ranking: &Value, prices: &HashMap<String, i64>) -> Option<String> {
+    let items = ranking["items"].as_array().cloned().unwrap_or_default();
+    let mut listed = ids(ranking);
+    listed.sort();
+    listed.dedup();
+    let units: Vec<i64> = items.iter().filter_map(|i| i["units"].as_i64()).collect();
+    let priced = items.iter().all(|item| {
+        let price = item["product_id"].as_str().and_then(|id| prices.get(id));
+        let units = item["units"].as_i64();
+        let cents = units.zip(price.copied()).map(|(u, p)| u * p);
+        item["revenue"] == json!([{ "currency": "EUR", "cents": cents }])
+    });
+    let coherent = listed.len() == items.len()
+        && units.len() == items.len()
+        && units.windows(2).all(|pair| pair[0] >= pair[1])
+        && priced;
+    (!coherent).then(|| ranking["items"].to_string())
+}
+
+/// Products sold in the tests, and sales of them counted while clients read.
+const PRODUCTS: usize = 6;
+const SALES: usize = 60;
+
+/// Readers reading at once.
+const READERS: usize = 3;
+
+async fn a_ranking_read_while_sales_are_counted_is_the_figures_of_one_instant(
+    engine: Engine,
+) -> anyhow::Result<()> {
+    let served = Arc::new(Served::start(engine).await?);
+    let products: Vec<Uuid> = (0..PRODUCTS).map(|_| Uuid::now_v7()).collect();
+    let prices: Arc<HashMap<String, i64>> = Arc::new(
+        products
+            .iter()
+            .zip(1..)
+            .map(|(id, n)| (id.to_string(), n * 100))
+            .collect(),
+    );
+    let done = Arc::new(AtomicBool::new(false));
+    let mut readers = Vec::new();
+    for _ in 0..READERS {
+        let (served, prices, done) = (Arc::clone(&served), Arc::clone(&prices), Arc::clone(&done));
+        readers.push(tokio::spawn(async move {
+            let (mut answers, mut wrong) = (0usize, Vec::new());
+            while !done.load(Ordering::Acquire) {
+                let ranking = served.ok("/sales/top?by=units&currency=EUR").await?;
+                answers += 1;
+                wrong.extend(incoherence(&ranking, &prices));
+            }
+            anyhow::Ok((answers, wrong))
+        }));
+    }
+    for sale in 0..SALES {
+        let product = products[sale * 5 % PRODUCTS];
+        let quantity = i32::try_from(sale % 3 + 1)?;
+        served
+            .sell(product, quantity, prices[&product.to_string()])
+            .await?;
+    }
+    done.store(true, Ordering::Release);
+    let (mut answers, mut wrong) = (0, Vec::new());
+    for reader in readers {
+        let (read, incoherent) = reader.await??;
+        answers += read;
+        wrong.extend(incoherent);
+    }
+    assert!(
+        wrong.is_empty(),
+        "{} of {answers} rankings are not one instant's, e.g. {:?}",
+        wrong.len(),
+        &wrong[..wrong.len().min(2)]
+    );
+    assert!(answers >= SALES, "only {answers} rankings read");
+    let all = served.ok("/sales/top?by=units&currency=EUR").await?;
+    assert_eq!(ids(&all).len(), PRODUCTS, "{all}");
+    assert_eq!(all["truncated"], false);
+    Ok(())
+}
+
+on_both_engines!(a_ranking_read_while_sales_are_counted_is_the_figures_of_one_instant);
+
+async fn a_ranking_is_the_top_limit_says_whether_more_sold_and_takes_no_cursor(
+    engine: Engine,
+) -> anyhow::Result<()> {
+    let served = Served::start(engine).await?;
+    // Three products selling 3, 2 and 1 units.
+    let products: Vec<Uuid> = (0..3).map(|_| Uuid::now_v7()).collect();
+    for (product, units) in products.iter().zip([3, 2, 1]) {
+        served.sell(*product, units, 100).await?;
+    }
+    let expected: Vec<String> = products.iter().map(Uuid::to_string).collect();
+
+    let top = served.ok("/sales/top?by=units&limit=2").await?;
+    assert_eq!(ids(&top), expected[..2]);
+    assert_eq!(top["truncated"], true);
+    assert!(top.get("next_cursor").is_none(), "{top}");
+    let all = served.ok("/sales/top?by=units&limit=3").await?;
+    assert_eq!(ids(&all), expected);
+    assert_eq!(all["truncated"], false);
+
+    let (status, body) = served.get("/sales/top?by=units&limit=2&cursor=x").await?;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["field"], "cursor");
+    Ok(())
+}
+
+on_both_engines!(a_ranking_is_the_top_limit_says_whether_more_sold_and_takes_no_cursor);
