@@ -61,6 +61,11 @@ pub struct Settings {
     pub read_models: &'static [&'static str],
     /// How long an event waiting for a fact stays parked (`EVENTMART_PARK_BUDGET`).
     pub park_budget: Duration,
+    /// The most a user may owe at once, in cents (payments' `PAYMENTS_CREDIT_LIMIT_CENTS`).
+    pub credit_limit_cents: i64,
+    /// How long processed event ids and idempotency keys are kept, if not the defaults
+    /// (`EVENTMART_DEDUP_RETENTION`, `EVENTMART_IDEMPOTENCY_RETENTION`).
+    pub retention: Option<Duration>,
 }
 
 impl Settings {
@@ -72,6 +77,8 @@ impl Settings {
             provider_latency: Duration::ZERO,
             read_models: &[],
             park_budget: Duration::from_secs(600),
+            credit_limit_cents: 1_000_000,
+            retention: None,
         }
     }
 }
@@ -206,6 +213,19 @@ impl System {
     }
 
     fn environment(&self, name: &str, database: &str) -> Vec<(String, String)> {
+        let mut environment = self.common_environment(name, database);
+        if let Some(retention) = self.settings.retention {
+            for key in [
+                "EVENTMART_DEDUP_RETENTION",
+                "EVENTMART_IDEMPOTENCY_RETENTION",
+            ] {
+                environment.push((key.into(), format!("{}ms", retention.as_millis())));
+            }
+        }
+        environment
+    }
+
+    fn common_environment(&self, name: &str, database: &str) -> Vec<(String, String)> {
         vec![
             (
                 "EVENTMART_BOOTSTRAP_SERVERS".into(),
@@ -241,6 +261,10 @@ impl System {
             (
                 "EVENTMART_PARK_BUDGET".into(),
                 format!("{}ms", self.settings.park_budget.as_millis()),
+            ),
+            (
+                "PAYMENTS_CREDIT_LIMIT_CENTS".into(),
+                self.settings.credit_limit_cents.to_string(),
             ),
             ("RUST_LOG".into(), "info".into()),
         ]
@@ -287,18 +311,7 @@ impl System {
     /// group, and waits until it is ready. Returns its base URL.
     pub async fn add_instance(&self, name: &str) -> anyhow::Result<String> {
         let port = free_port()?;
-        let url = self.database_url(name).await?;
-        let mut environment = self.environment(name, &url);
-        for (key, value) in &mut environment {
-            if key == "EVENTMART_LISTEN" {
-                *value = format!("127.0.0.1:{port}");
-            }
-        }
-        let envs: Vec<(&str, &str)> = environment
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_str()))
-            .collect();
-        let process = TestProcess::spawn(name, &[], &envs)?;
+        let process = self.spawn_instance(name, port).await?;
         let base = format!("http://127.0.0.1:{port}");
         let ready = format!("{base}/health/ready");
         self.extras
@@ -315,6 +328,72 @@ impl System {
         )
         .await?;
         Ok(base)
+    }
+
+    /// Starts an instance of `name` listening on `port`, on the first one's database.
+    async fn spawn_instance(&self, name: &str, port: u16) -> anyhow::Result<TestProcess> {
+        let url = self.database_url(name).await?;
+        let mut environment = self.environment(name, &url);
+        for (key, value) in &mut environment {
+            if key == "EVENTMART_LISTEN" {
+                *value = format!("127.0.0.1:{port}");
+            }
+        }
+        let envs: Vec<(&str, &str)> = environment
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        TestProcess::spawn(name, &[], &envs)
+    }
+
+    /// Stops the instances of `name` that [`System::add_instance`] started, as an operator
+    /// would (they leave their groups), and starts them again on their ports, without
+    /// waiting for them to be ready (they may not be: a restarted instance knows no schema
+    /// until the registry answers).
+    pub async fn restart_instances(&self, name: &str) -> anyhow::Result<()> {
+        let mut extras = self.extras.lock().await;
+        for (extra, port, process) in extras.iter_mut() {
+            if extra.as_str() == name {
+                process.terminate(Duration::from_secs(20)).await?;
+                *process = self.spawn_instance(name, *port).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Rows of processed event ids and of idempotency keys, over every component's database
+    /// (what pruning keeps bounded).
+    pub async fn stored_ids(&self) -> anyhow::Result<(i64, i64)> {
+        let urls: Vec<(&'static str, String)> = self
+            .services
+            .lock()
+            .await
+            .iter()
+            .map(|(name, running)| (*name, running.database.url.clone()))
+            .collect();
+        let (mut processed, mut keys) = (0, 0);
+        for (name, url) in urls {
+            let db = eventmart_runtime::db::open_as_is(&url).await?;
+            let rows: anyhow::Result<(i64, i64)> = async {
+                let p = sqlx::query_scalar("SELECT COUNT(*) FROM consumer_processed")
+                    .fetch_one(&db.pool)
+                    .await?;
+                let k = if SERVICES.contains(&name) {
+                    sqlx::query_scalar("SELECT COUNT(*) FROM idempotency_keys")
+                        .fetch_one(&db.pool)
+                        .await?
+                } else {
+                    0
+                };
+                Ok((p, k))
+            }
+            .await;
+            db.pool.close().await;
+            let (p, k) = rows?;
+            processed += p;
+            keys += k;
+        }
+        Ok((processed, keys))
     }
 
     /// How many events the components' consumer groups have parked, over every database.
@@ -394,6 +473,33 @@ impl System {
             .unwrap_or_default()
     }
 
+    /// What the further instances of `name` ([`System::add_instance`]) have printed so far,
+    /// by base URL.
+    pub async fn instance_logs(&self, name: &str) -> Vec<(String, String)> {
+        self.extras
+            .lock()
+            .await
+            .iter()
+            .filter(|(extra, _, _)| extra.as_str() == name)
+            .map(|(_, port, process)| (format!("http://127.0.0.1:{port}"), process.log()))
+            .collect()
+    }
+
+    /// Waits until every instance of `name` owns partitions: its group has been rebalanced
+    /// over the instances [`System::add_instance`] started.
+    pub async fn wait_spread(&self, name: &str) -> anyhow::Result<()> {
+        wait_for(
+            &format!("every instance of {name} to own partitions"),
+            Duration::from_secs(60),
+            || async {
+                let mut logs = vec![self.log(name).await];
+                logs.extend(self.instance_logs(name).await.into_iter().map(|(_, l)| l));
+                logs.iter().all(|log| owns_partitions(log)).then_some(())
+            },
+        )
+        .await
+    }
+
     /// `GET path` on service `name`.
     pub async fn get(&self, name: &str, path: &str) -> anyhow::Result<Answer> {
         let response = self.http.get(self.url(name, path)).send().await?;
@@ -409,6 +515,32 @@ impl System {
             .send()
             .await?;
         answer(response).await
+    }
+
+    /// `GET url`, a full URL (of an instance [`System::add_instance`] started).
+    pub async fn get_url(&self, url: &str) -> anyhow::Result<Answer> {
+        answer(self.http.get(url).send().await?).await
+    }
+
+    /// `POST url` with a JSON `body`, a full URL (of an instance [`System::add_instance`]
+    /// started).
+    pub async fn post_url(&self, url: &str, body: &Value) -> anyhow::Result<Answer> {
+        answer(self.http.post(url).json(body).send().await?).await
+    }
+
+    /// The value of the metric series `series` (name and labels, as rendered) at `base`.
+    pub async fn metric(&self, base: &str, series: &str) -> anyhow::Result<f64> {
+        let text = self
+            .http
+            .get(format!("{base}/metrics"))
+            .send()
+            .await?
+            .text()
+            .await?;
+        Ok(text
+            .lines()
+            .find_map(|line| line.strip_prefix(series)?.trim().parse().ok())
+            .unwrap_or(0.0))
     }
 
     /// `POST path` with a JSON `body` and an `Idempotency-Key`.
@@ -636,6 +768,14 @@ impl System {
         )
         .await?)
     }
+}
+
+/// Whether the last rebalance in a component's `log` gave it partitions.
+fn owns_partitions(log: &str) -> bool {
+    log.lines()
+        .rev()
+        .find(|l| l.contains("partitions assigned") || l.contains("partitions revoked"))
+        .is_some_and(|l| l.contains("partitions assigned") && !l.contains("partitions=[]"))
 }
 
 async fn answer(response: reqwest::Response) -> anyhow::Result<Answer> {

@@ -389,32 +389,54 @@ pub struct TestRegistry {
     pub url: String,
     /// The running process.
     pub process: TestProcess,
-    _db: TestDatabase,
+    listen: String,
+    db: TestDatabase,
 }
 
 impl TestRegistry {
     /// Starts it and waits until it is ready.
     pub async fn start() -> anyhow::Result<Self> {
         let db = TestDatabase::create(Engine::Sqlite).await?;
-        let port = free_port()?;
-        let listen = format!("127.0.0.1:{port}");
-        let mut process = TestProcess::spawn(
+        let listen = format!("127.0.0.1:{}", free_port()?);
+        let process = Self::spawn(&listen, &db.url)?;
+        let mut registry = Self {
+            url: format!("http://{listen}"),
+            process,
+            listen,
+            db,
+        };
+        registry.wait_ready().await?;
+        Ok(registry)
+    }
+
+    fn spawn(listen: &str, database: &str) -> anyhow::Result<TestProcess> {
+        TestProcess::spawn(
             "schema-registry",
             &[],
             &[
-                ("SCHEMA_REGISTRY_LISTEN", listen.as_str()),
-                ("DATABASE_URL", db.url.as_str()),
+                ("SCHEMA_REGISTRY_LISTEN", listen),
+                ("DATABASE_URL", database),
             ],
-        )?;
-        let url = format!("http://{listen}");
-        process
-            .wait_http_ok(&format!("{url}/health/ready"), Duration::from_secs(30))
-            .await?;
-        Ok(Self {
-            url,
-            process,
-            _db: db,
-        })
+        )
+    }
+
+    async fn wait_ready(&mut self) -> anyhow::Result<()> {
+        let ready = format!("{}/health/ready", self.url);
+        self.process
+            .wait_http_ok(&ready, Duration::from_secs(30))
+            .await
+    }
+
+    /// Kills it, as an outage would.
+    pub async fn kill(&mut self) {
+        self.process.kill().await;
+    }
+
+    /// Starts it again on the same port and database, and waits until it is ready.
+    pub async fn start_again(&mut self) -> anyhow::Result<()> {
+        self.process.kill().await;
+        self.process = Self::spawn(&self.listen, &self.db.url)?;
+        self.wait_ready().await
     }
 }
 
