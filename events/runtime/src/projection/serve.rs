@@ -19,7 +19,6 @@ use tokio::task::{JoinHandle, JoinSet};
 use tokio_util::sync::CancellationToken;
 
 use super::versions::{self, Version};
-use crate::service::lock::WriterLock;
 use super::{Current, LiveDb, Projection};
 use crate::consumer::{self, Consumer, ConsumerConfig};
 use crate::db::{self, Db};
@@ -27,6 +26,7 @@ use crate::kafka;
 use crate::metrics::Metrics;
 use crate::process::{self, Readiness};
 use crate::service::ServiceArgs;
+use crate::service::lock::WriterLock;
 
 /// How often the control table is read for a newly promoted version.
 const LOOK_EVERY: Duration = Duration::from_millis(250);
