@@ -42,6 +42,9 @@ pub struct Plan {
     pub strays: bool,
     /// How long a stray waits parked before it is dead-lettered.
     pub park_budget: Duration,
+    /// How long processed ids and idempotency keys are kept, if not the defaults (a soak
+    /// short enough to see them pruned needs a short one).
+    pub retention: Option<Duration>,
 }
 
 impl Plan {
@@ -56,6 +59,7 @@ impl Plan {
             postgres: false,
             strays: true,
             park_budget: Duration::from_secs(15),
+            retention: None,
         }
     }
 }
@@ -83,6 +87,9 @@ pub struct Report {
     pub dead_letters: BTreeMap<String, usize>,
     /// Creation to end of each order, in milliseconds.
     pub latency: Percentiles,
+    /// Rows of processed ids and idempotency keys over every database, sampled while the
+    /// orders were placed: (time since the first order, processed ids, keys).
+    pub stored_ids: Vec<(Duration, i64, i64)>,
 }
 
 impl fmt::Display for Report {
@@ -106,6 +113,18 @@ impl fmt::Display for Report {
             "faults: the read models agree with the services on {} orders and {} products",
             self.compared.0, self.compared.1
         )?;
+        if !self.stored_ids.is_empty() {
+            let samples: Vec<String> = self
+                .stored_ids
+                .iter()
+                .map(|(at, processed, keys)| format!("{}s {processed}/{keys}", at.as_secs()))
+                .collect();
+            writeln!(
+                f,
+                "faults: stored rows (processed ids / idempotency keys) over time: {}",
+                samples.join(", ")
+            )?;
+        }
         write!(
             f,
             "faults: saga created -> ended p50 {:.0} ms, p95 {:.0} ms, p99 {:.0} ms, max {:.0} ms",
@@ -274,6 +293,7 @@ pub async fn run(plan: &Plan) -> anyhow::Result<(Arc<System>, Report)> {
     settings.provider_latency = Duration::from_millis(200);
     settings.read_models = &READ_MODELS;
     settings.park_budget = plan.park_budget;
+    settings.retention = plan.retention;
     let system = Arc::new(System::start(settings).await?);
 
     let mut users = Vec::new();
@@ -299,6 +319,11 @@ pub async fn run(plan: &Plan) -> anyhow::Result<(Arc<System>, Report)> {
     let chaos = tokio::spawn(kill_at_random(system.clone(), plan.clone(), done.clone()));
 
     let started = Instant::now();
+    let sampling = tokio::spawn(sample_stored_ids(
+        system.clone(),
+        (plan.duration / 20).max(Duration::from_secs(10)),
+        done.clone(),
+    ));
     let mut placed: Vec<Uuid> = Vec::with_capacity(plan.orders);
     let (mut declined_asked, mut cancels_asked, mut strays) = (0, 0, 0);
     // Two customers at a time, like a shop's traffic, spread over the schedule.
@@ -347,6 +372,7 @@ pub async fn run(plan: &Plan) -> anyhow::Result<(Arc<System>, Report)> {
     done.store(true, Ordering::Relaxed);
     let placed_in = started.elapsed();
     let kills = chaos.await??;
+    let stored_ids = sampling.await?;
 
     let flows = Flows::read(&system, &placed, Duration::from_secs(180)).await?;
     for product in &products {
@@ -399,6 +425,25 @@ pub async fn run(plan: &Plan) -> anyhow::Result<(Arc<System>, Report)> {
         parked,
         dead_letters,
         latency: Percentiles::of(flows.ended(&placed)),
+        stored_ids,
     };
     Ok((system, report))
+}
+
+/// Counts the stored ids every `every` until `done` (a sample the faults make fail is left
+/// out).
+async fn sample_stored_ids(
+    system: Arc<System>,
+    every: Duration,
+    done: Arc<AtomicBool>,
+) -> Vec<(Duration, i64, i64)> {
+    let started = Instant::now();
+    let mut samples = Vec::new();
+    while !done.load(Ordering::Relaxed) {
+        tokio::time::sleep(every).await;
+        if let Ok((processed, keys)) = system.stored_ids().await {
+            samples.push((started.elapsed(), processed, keys));
+        }
+    }
+    samples
 }

@@ -2,8 +2,9 @@
 //! least `--orders` orders over at least `--minutes`, while every service and read model,
 //! the broker and (with `--postgres`) PostgreSQL are killed and restarted at random, and
 //! stray events and duplicates are typed in with kcat. It prints the orders, the kills of
-//! each kind, the invariants, the parked and dead-lettered counts and the saga latency
-//! percentiles; it fails if an order does not end, an invariant breaks or a read model
+//! each kind, the invariants, the parked and dead-lettered counts, the saga latency
+//! percentiles and the rows of processed ids and idempotency keys over time (with
+//! `--retention 2m`, say, they level off once pruning keeps up); it fails if an order does not end, an invariant breaks or a read model
 //! disagrees. Not a timed test: run it by hand (`--postgres` restarts the machine's cluster,
 //! so nothing else may be using it).
 
@@ -33,6 +34,10 @@ pub(crate) struct Args {
     /// How long a stray event waits parked before it is dead-lettered.
     #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
     park_budget: Duration,
+    /// How long processed ids and idempotency keys are kept (the services' defaults, 30
+    /// days and 24 hours, if not given); a short one shows their tables level off.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    retention: Option<Duration>,
 }
 
 pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
@@ -40,6 +45,7 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
         duration: Duration::from_secs(args.minutes * 60),
         postgres: args.postgres,
         park_budget: args.park_budget,
+        retention: args.retention,
         ..Plan::short(args.engine, args.orders, args.seed)
     };
     println!("faults: {plan:?}");
