@@ -249,14 +249,14 @@ async fn a_member_taking_over_partitions_reads_nothing_again(engine: Engine) {
     let a = h.spawn(config.clone(), StockHandler::new());
     let b = h.spawn(config, StockHandler::new());
     let mut events = Vec::new();
-    for i in 0..300 {
-        let event = restock(products[i % products.len()], 1);
+    while events.len() < 300 || metric(&b.metrics, &consumed) == 0 {
+        assert!(events.len() < 5000, "the second member never took part");
+        let event = restock(products[events.len() % products.len()], 1);
         h.produce(&event).await;
         events.push(event);
     }
     h.wait_settled("stock").await;
     let by_b = metric(&b.metrics, &consumed);
-    assert!(by_b > 0, "the second member applied nothing");
     let before = metric(&a.metrics, &reread);
 
     // …when one leaves and the other takes its partitions over…
