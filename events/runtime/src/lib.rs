@@ -9,6 +9,8 @@
 //! - [`dlq`]: dead-letter topics: what goes there, and replaying it.
 //! - [`metrics`]: Prometheus metrics.
 //! - [`process`]: configuration, shutdown, health and metrics endpoints.
+//! - [`http`]: the layer every API answers behind (request id, access log, time and body
+//!   limits, request metrics).
 //! - [`state`]: a service's current state, one versioned JSON row per aggregate.
 //! - [`timers`]: work due at a time (deadlines), fired exactly once.
 //! - [`projection`]: read models: run, swap to a rebuilt version, checksum.
@@ -24,6 +26,7 @@ pub mod consumer;
 pub mod db;
 pub mod decider;
 pub mod dlq;
+pub mod http;
 pub mod journal;
 pub mod kafka;
 pub mod metrics;

@@ -33,6 +33,8 @@ struct Inner {
     parked: IntCounterVec,
     rejoins: IntCounterVec,
     handler_seconds: HistogramVec,
+    http_requests: IntCounterVec,
+    http_seconds: HistogramVec,
     lag: IntGaugeVec,
     outbox_backlog: IntGauge,
     relay_seconds: HistogramVec,
@@ -111,6 +113,16 @@ impl Metrics {
             "Time from an event's commit in the outbox to the broker's acknowledgement.",
             &["topic"],
         );
+        let http_requests = counter(
+            "eventmart_http_requests_total",
+            "HTTP requests answered, by method, route (its template) and status.",
+            &["method", "route", "status"],
+        );
+        let http_seconds = histogram(
+            "eventmart_http_request_duration_seconds",
+            "Time to answer an HTTP request, by method and route (its template).",
+            &["method", "route"],
+        );
         let lag = IntGaugeVec::new(
             Opts::new(
                 "eventmart_consumer_lag",
@@ -141,6 +153,8 @@ impl Metrics {
                 parked,
                 rejoins,
                 handler_seconds,
+                http_requests,
+                http_seconds,
                 lag,
                 outbox_backlog,
                 relay_seconds,
@@ -232,6 +246,18 @@ impl Metrics {
         self.inner
             .handler_seconds
             .with_label_values(&[topic])
+            .observe(seconds);
+    }
+
+    /// A `method` request to `route` was answered with `status` in `seconds`.
+    pub fn http_request(&self, method: &str, route: &str, status: u16, seconds: f64) {
+        self.inner
+            .http_requests
+            .with_label_values(&[method, route, &status.to_string()])
+            .inc();
+        self.inner
+            .http_seconds
+            .with_label_values(&[method, route])
             .observe(seconds);
     }
 

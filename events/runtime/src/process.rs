@@ -338,9 +338,10 @@ async fn render_metrics(State(metrics): State<Metrics>) -> impl IntoResponse {
 pub async fn serve(
     listener: TcpListener,
     router: Router,
+    metrics: Metrics,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    axum::serve(listener, router)
+    axum::serve(listener, crate::http::layer(router, metrics))
         .with_graceful_shutdown(async move { shutdown.cancelled().await })
         .await?;
     Ok(())

@@ -68,6 +68,17 @@ async fn two_instances_of_every_component_keep_every_rule_on_postgres() -> anyho
     let statuses = at_once(&system, &both("users"), "/users", &body, 8).await;
     assert_eq!(count(&statuses, StatusCode::CREATED), 1, "{statuses:?}");
     assert_eq!(count(&statuses, StatusCode::CONFLICT), 7, "{statuses:?}");
+    // (each instance counted what it answered, by route and status)
+    let mut counted = 0.0;
+    for base in both("users") {
+        for status in [201, 409] {
+            let series = format!(
+                "eventmart_http_requests_total{{method=\"POST\",route=\"/users\",status=\"{status}\"}}"
+            );
+            counted += system.metric(&base, &series).await?;
+        }
+    }
+    assert_eq!(counted, 8.0);
 
     // One SKU, created through both catalog instances at once: one product.
     let body = json!({"sku": "TWICE-1", "name": "Twice",

@@ -111,7 +111,12 @@ async fn main() -> anyhow::Result<()> {
 
     let mut tasks = JoinSet::new();
     let router = process::ops_router(readiness, metrics.clone());
-    tasks.spawn(process::serve(listener, router, shutdown.clone()));
+    tasks.spawn(process::serve(
+        listener,
+        router,
+        metrics.clone(),
+        shutdown.clone(),
+    ));
     let codec = Codec::new(&cli.connections.registry_url);
     match cli.command {
         Command::Append { count, products } => {

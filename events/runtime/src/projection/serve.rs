@@ -79,7 +79,12 @@ pub async fn serve<P: Projection>(
         "serving"
     );
     let mut tasks = JoinSet::new();
-    tasks.spawn(process::serve(listener, api, shutdown.clone()));
+    tasks.spawn(process::serve(
+        listener,
+        api,
+        follower.metrics.clone(),
+        shutdown.clone(),
+    ));
     tasks.spawn(follower.watch::<P>(live, following, shutdown.clone()));
     process::supervise(tasks, shutdown, args.grace).await
 }

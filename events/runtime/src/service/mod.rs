@@ -268,8 +268,12 @@ impl Service {
             address = %listener.local_addr()?,
             "serving"
         );
-        self.tasks
-            .spawn(process::serve(listener, router, self.shutdown.clone()));
+        self.tasks.spawn(process::serve(
+            listener,
+            router,
+            self.metrics.clone(),
+            self.shutdown.clone(),
+        ));
         process::supervise(self.tasks, self.shutdown, self.args.grace).await
     }
 }
