@@ -9,6 +9,7 @@
 
 mod apply;
 mod component;
+mod served;
 
 use std::future::Future;
 use std::net::TcpListener;
@@ -24,6 +25,7 @@ use crate::db::Engine;
 
 pub use self::apply::apply_in_order;
 pub use self::component::{TestComponent, schemathesis};
+pub use self::served::ServedQueries;
 
 /// Where the PostgreSQL test databases are created.
 pub fn postgres_admin_url() -> String {

@@ -11,64 +11,38 @@ use eventmart_events::inventory::{InventoryChange, InventoryUpdated, StockLine};
 use eventmart_events::orders::{OrderConfirmed, OrderCreated, OrderLine};
 use eventmart_events::payments::PaymentCompleted;
 use eventmart_events::{Currency, Decoded, Envelope, Event, Format, Money};
-use eventmart_runtime::db::{self, Db, Engine};
+use eventmart_runtime::db::Engine;
 use eventmart_runtime::on_both_engines;
-use eventmart_runtime::projection::{Current, LiveDb};
-use eventmart_runtime::testing::{TestDatabase, apply_in_order};
+use eventmart_runtime::testing::{ServedQueries, apply_in_order};
 use reqwest::StatusCode;
 use serde_json::Value;
-use tokio::net::TcpListener;
 use uuid::Uuid;
 
 use super::{App, router};
 use crate::projector::Projector;
 
-/// The API on a free port over a fresh database, and that database as the projector writes
-/// it.
-struct Served {
-    base: String,
-    client: reqwest::Client,
-    writer: Db,
-    _database: TestDatabase,
+/// The API on a free port over a fresh database (see [`ServedQueries`]), with what these tests
+/// do to it.
+struct Served(ServedQueries);
+
+impl std::ops::Deref for Served {
+    type Target = ServedQueries;
+
+    fn deref(&self) -> &ServedQueries {
+        &self.0
+    }
 }
 
 impl Served {
     async fn start(engine: Engine) -> anyhow::Result<Self> {
-        let database = TestDatabase::create(engine).await?;
-        let writer = db::connect_component(&database.url, crate::migrations()).await?;
-        let live = LiveDb::new(Current {
-            db: db::readers(&writer, &database.url).await?,
-            group: crate::NAME.to_owned(),
-        });
-        let listener = TcpListener::bind("127.0.0.1:0").await?;
-        let base = format!("http://{}", listener.local_addr()?);
-        let app = router(App {
-            live,
-            wait_max: Duration::from_secs(5),
-        });
-        tokio::spawn(async move { axum::serve(listener, app).await });
-        Ok(Self {
-            base,
-            client: reqwest::Client::new(),
-            writer,
-            _database: database,
-        })
-    }
-
-    async fn get(&self, path: &str) -> anyhow::Result<(StatusCode, Value)> {
-        let response = self
-            .client
-            .get(format!("{}{path}", self.base))
-            .send()
-            .await?;
-        Ok((response.status(), response.json().await?))
-    }
-
-    /// The body of a read that must succeed.
-    async fn ok(&self, path: &str) -> anyhow::Result<Value> {
-        let (status, body) = self.get(path).await?;
-        anyhow::ensure!(status == StatusCode::OK, "{path}: {status} {body}");
-        Ok(body)
+        let api = |live| {
+            router(App {
+                live,
+                wait_max: Duration::from_secs(5),
+            })
+        };
+        let served = ServedQueries::start(engine, crate::migrations(), crate::NAME, api).await?;
+        Ok(Self(served))
     }
 
     /// Applies `events` in order, each in its own transaction.
