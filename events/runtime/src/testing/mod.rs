@@ -25,7 +25,7 @@ use crate::db::Engine;
 
 pub use self::apply::apply_in_order;
 pub use self::component::{TestComponent, schemathesis};
-pub use self::served::ServedQueries;
+pub use self::served::{Reads, ServedQueries};
 
 /// Where the PostgreSQL test databases are created.
 pub fn postgres_admin_url() -> String {

@@ -2,6 +2,9 @@
 //! database as its projector writes it: what a client reads while the model changes, without
 //! a broker or a binary (those are [`super::TestComponent`]'s).
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
 use anyhow::Context;
 use axum::Router;
 use reqwest::StatusCode;
@@ -73,6 +76,74 @@ impl ServedQueries {
         let (status, body) = self.get(path).await?;
         anyhow::ensure!(status == StatusCode::OK, "{path}: {status} {body}");
         Ok(body)
+    }
+}
+
+/// What readers found while a writer changed the model.
+#[derive(Debug, Default)]
+pub struct Reads {
+    /// Successful answers read.
+    pub answers: usize,
+    /// What was wrong with them, one line each.
+    pub wrong: Vec<String>,
+}
+
+impl ServedQueries {
+    /// Reads with `readers` clients at once, over and over, while `write(i)` runs for each `i`
+    /// of `0..steps` in turn: each reader reads `path(i)` of the step being written, where the
+    /// commits land, and `wrong` says what is wrong with an answer it got (a 200).
+    pub async fn read_while_writing<P, C, I, W, Fut>(
+        &self,
+        steps: usize,
+        readers: usize,
+        path: P,
+        wrong: C,
+        mut write: W,
+    ) -> anyhow::Result<Reads>
+    where
+        P: Fn(usize) -> String + Send + Sync + 'static,
+        C: Fn(&Value) -> I + Send + Sync + 'static,
+        I: IntoIterator<Item = String>,
+        W: FnMut(usize) -> Fut,
+        Fut: Future<Output = anyhow::Result<()>>,
+    {
+        let (path, wrong) = (Arc::new(path), Arc::new(wrong));
+        let writing = Arc::new(AtomicUsize::new(0));
+        let done = Arc::new(AtomicBool::new(false));
+        let mut tasks = Vec::new();
+        for _ in 0..readers {
+            let (client, base) = (self.client.clone(), self.base.clone());
+            let (path, wrong) = (Arc::clone(&path), Arc::clone(&wrong));
+            let (writing, done) = (Arc::clone(&writing), Arc::clone(&done));
+            tasks.push(tokio::spawn(async move {
+                let mut reads = Reads::default();
+                while !done.load(Ordering::Acquire) {
+                    let url = format!("{base}{}", path(writing.load(Ordering::Acquire)));
+                    let response = client.get(url).send().await?;
+                    if response.status() == StatusCode::OK {
+                        reads.answers += 1;
+                        reads.wrong.extend(wrong(&response.json().await?));
+                    }
+                }
+                anyhow::Ok(reads)
+            }));
+        }
+        let mut written = Ok(());
+        for step in 0..steps {
+            writing.store(step, Ordering::Release);
+            written = write(step).await;
+            if written.is_err() {
+                break;
+            }
+        }
+        done.store(true, Ordering::Release);
+        let mut reads = Reads::default();
+        for task in tasks {
+            let read = task.await??;
+            reads.answers += read.answers;
+            reads.wrong.extend(read.wrong);
+        }
+        written.map(|()| reads)
     }
 }
 

@@ -2,7 +2,6 @@
 //! time, event by event as the consumer does: what a client reads while the view changes.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
@@ -14,7 +13,7 @@ use eventmart_events::payments::{PaymentCompleted, PaymentFailed};
 use eventmart_events::{Currency, Decoded, Envelope, Event, Format, Money};
 use eventmart_runtime::db::Engine;
 use eventmart_runtime::on_both_engines;
-use eventmart_runtime::testing::{ServedQueries, apply_in_order};
+use eventmart_runtime::testing::{Reads, ServedQueries, apply_in_order};
 use reqwest::StatusCode;
 use serde_json::Value;
 use uuid::Uuid;
@@ -171,43 +170,22 @@ const READERS: usize = 3;
 async fn an_order_read_while_its_saga_is_applied_always_agrees_with_its_timeline(
     engine: Engine,
 ) -> anyhow::Result<()> {
-    let served = Arc::new(Served::start(engine).await?);
+    let served = Served::start(engine).await?;
     let orders: Arc<Vec<Uuid>> = Arc::new((0..ORDERS).map(|_| Uuid::now_v7()).collect());
-    // The order being written; readers read that one, where commits land.
-    let writing = Arc::new(AtomicUsize::new(0));
-    let done = Arc::new(AtomicBool::new(false));
-    let mut readers = Vec::new();
-    for _ in 0..READERS {
-        let (served, orders, writing, done) = (
-            Arc::clone(&served),
-            Arc::clone(&orders),
-            Arc::clone(&writing),
-            Arc::clone(&done),
-        );
-        readers.push(tokio::spawn(async move {
-            let (mut answers, mut wrong) = (0usize, Vec::new());
-            while !done.load(Ordering::Acquire) {
-                let order_id = orders[writing.load(Ordering::Acquire)];
-                let (status, order) = served.get(&format!("/orders/{order_id}")).await?;
-                if status == StatusCode::OK {
-                    answers += 1;
-                    wrong.extend(disagreement(&order));
-                }
-            }
-            anyhow::Ok((answers, wrong))
-        }));
-    }
-    for (index, order_id) in orders.iter().enumerate() {
-        writing.store(index, Ordering::Release);
-        served.apply(&saga(*order_id, index % 2 == 1)).await?;
-    }
-    done.store(true, Ordering::Release);
-    let (mut answers, mut wrong) = (0, Vec::new());
-    for reader in readers {
-        let (read, disagreed) = reader.await??;
-        answers += read;
-        wrong.extend(disagreed);
-    }
+    let read = Arc::clone(&orders);
+    let Reads { answers, wrong } = served
+        .read_while_writing(
+            ORDERS,
+            READERS,
+            move |i| format!("/orders/{}", read[i]),
+            disagreement,
+            |i| {
+                let events = saga(orders[i], i % 2 == 1);
+                let served = &served;
+                async move { served.apply(&events).await }
+            },
+        )
+        .await?;
     assert!(
         wrong.is_empty(),
         "{} of {answers} answers disagree with their timeline, e.g. {:?}",

@@ -3,7 +3,6 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
@@ -13,7 +12,7 @@ use eventmart_events::payments::PaymentCompleted;
 use eventmart_events::{Currency, Decoded, Envelope, Event, Format, Money};
 use eventmart_runtime::db::Engine;
 use eventmart_runtime::on_both_engines;
-use eventmart_runtime::testing::{ServedQueries, apply_in_order};
+use eventmart_runtime::testing::{Reads, ServedQueries, apply_in_order};
 use reqwest::StatusCode;
 use serde_json::Value;
 use uuid::Uuid;
@@ -285,46 +284,24 @@ const READERS: usize = 3;
 async fn a_saga_read_while_its_steps_are_applied_always_counts_the_steps_it_shows(
     engine: Engine,
 ) -> anyhow::Result<()> {
-    let served = Arc::new(Served::start(engine).await?);
+    let served = Served::start(engine).await?;
     let sagas: Vec<Vec<Decoded>> = (0..SAGAS).map(|i| confirmed_saga(i as i64 * 60)).collect();
     let ids: Arc<Vec<Uuid>> =
         Arc::new(sagas.iter().map(|s| s[0].envelope.correlation_id).collect());
-    // The saga being written; readers read that one, where commits land.
-    let writing = Arc::new(AtomicUsize::new(0));
-    let done = Arc::new(AtomicBool::new(false));
-    let mut readers = Vec::new();
-    for _ in 0..READERS {
-        let (served, ids, writing, done) = (
-            Arc::clone(&served),
-            Arc::clone(&ids),
-            Arc::clone(&writing),
-            Arc::clone(&done),
-        );
-        readers.push(tokio::spawn(async move {
-            let (mut answers, mut wrong) = (0usize, Vec::new());
-            while !done.load(Ordering::Acquire) {
-                let id = ids[writing.load(Ordering::Acquire)];
-                let (status, saga) = served.get(&format!("/sagas/{id}")).await?;
-                if status == StatusCode::OK {
-                    answers += 1;
-                    wrong.extend(disagreement(&saga));
-                }
-            }
-            anyhow::Ok((answers, wrong))
-        }));
-    }
-    for (index, saga) in sagas.iter().enumerate() {
-        writing.store(index, Ordering::Release);
-        let events: Vec<&Decoded> = saga.iter().collect();
-        served.apply(&events).await?;
-    }
-    done.store(true, Ordering::Release);
-    let (mut answers, mut wrong) = (0, Vec::new());
-    for reader in readers {
-        let (read, disagreed) = reader.await??;
-        answers += read;
-        wrong.extend(disagreed);
-    }
+    let read = Arc::clone(&ids);
+    let Reads { answers, wrong } = served
+        .read_while_writing(
+            SAGAS,
+            READERS,
+            move |i| format!("/sagas/{}", read[i]),
+            disagreement,
+            |i| {
+                let events: Vec<&Decoded> = sagas[i].iter().collect();
+                let served = &served;
+                async move { served.apply(&events).await }
+            },
+        )
+        .await?;
     assert!(
         wrong.is_empty(),
         "{} of {answers} answers disagree with their steps, e.g. {:?}",

@@ -3,7 +3,6 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
@@ -11,7 +10,7 @@ use eventmart_events::orders::{OrderConfirmed, OrderCreated, OrderLine};
 use eventmart_events::{Currency, Decoded, Envelope, Event, Format, Money};
 use eventmart_runtime::db::Engine;
 use eventmart_runtime::on_both_engines;
-use eventmart_runtime::testing::{ServedQueries, apply_in_order};
+use eventmart_runtime::testing::{Reads, ServedQueries, apply_in_order};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -131,7 +130,7 @@ const READERS: usize = 3;
 async fn a_ranking_read_while_sales_are_counted_is_the_figures_of_one_instant(
     engine: Engine,
 ) -> anyhow::Result<()> {
-    let served = Arc::new(Served::start(engine).await?);
+    let served = Served::start(engine).await?;
     let products: Vec<Uuid> = (0..PRODUCTS).map(|_| Uuid::now_v7()).collect();
     let prices: Arc<HashMap<String, i64>> = Arc::new(
         products
@@ -140,34 +139,25 @@ async fn a_ranking_read_while_sales_are_counted_is_the_figures_of_one_instant(
             .map(|(id, n)| (id.to_string(), n * 100))
             .collect(),
     );
-    let done = Arc::new(AtomicBool::new(false));
-    let mut readers = Vec::new();
-    for _ in 0..READERS {
-        let (served, prices, done) = (Arc::clone(&served), Arc::clone(&prices), Arc::clone(&done));
-        readers.push(tokio::spawn(async move {
-            let (mut answers, mut wrong) = (0usize, Vec::new());
-            while !done.load(Ordering::Acquire) {
-                let ranking = served.ok("/sales/top?by=units&currency=EUR").await?;
-                answers += 1;
-                wrong.extend(incoherence(&ranking, &prices));
-            }
-            anyhow::Ok((answers, wrong))
-        }));
-    }
-    for sale in 0..SALES {
-        let product = products[sale * 5 % PRODUCTS];
-        let quantity = i32::try_from(sale % 3 + 1)?;
-        served
-            .sell(product, quantity, prices[&product.to_string()])
-            .await?;
-    }
-    done.store(true, Ordering::Release);
-    let (mut answers, mut wrong) = (0, Vec::new());
-    for reader in readers {
-        let (read, incoherent) = reader.await??;
-        answers += read;
-        wrong.extend(incoherent);
-    }
+    let known = Arc::clone(&prices);
+    let Reads { answers, wrong } = served
+        .read_while_writing(
+            SALES,
+            READERS,
+            |_| "/sales/top?by=units&currency=EUR".to_owned(),
+            move |ranking| incoherence(ranking, &known),
+            |sale| {
+                let product = products[sale * 5 % PRODUCTS];
+                let (served, prices) = (&served, &prices);
+                async move {
+                    let quantity = i32::try_from(sale % 3 + 1)?;
+                    served
+                        .sell(product, quantity, prices[&product.to_string()])
+                        .await
+                }
+            },
+        )
+        .await?;
     assert!(
         wrong.is_empty(),
         "{} of {answers} rankings are not one instant's, e.g. {:?}",
