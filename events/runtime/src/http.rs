@@ -65,7 +65,7 @@ async fn around(State(settings): State<Settings>, mut request: Request, next: Ne
     let started = Instant::now();
     let id = request_id(request.headers());
     request.headers_mut().insert(REQUEST_ID, id.clone());
-    let method = request.method().as_str().to_owned();
+    let method = request.method().clone();
     let route = request
         .extensions()
         .get::<MatchedPath>()
@@ -81,9 +81,15 @@ async fn around(State(settings): State<Settings>, mut request: Request, next: Ne
         .instrument(span.clone())
         .await;
     response.headers_mut().insert(REQUEST_ID, id);
-    let status = response.status().as_u16();
+    let status = response.status();
     let elapsed = started.elapsed();
-    metrics.http_request(&method, &route, status, elapsed.as_secs_f64());
+    metrics.http_request(
+        method.as_str(),
+        &route,
+        status.as_str(),
+        elapsed.as_secs_f64(),
+    );
+    let status = status.as_u16();
     let millis = elapsed.as_secs_f64() * 1000.0;
     span.in_scope(|| {
         if QUIET_ROUTES.contains(&route.as_str()) {

@@ -250,10 +250,10 @@ impl Metrics {
     }
 
     /// A `method` request to `route` was answered with `status` in `seconds`.
-    pub fn http_request(&self, method: &str, route: &str, status: u16, seconds: f64) {
+    pub fn http_request(&self, method: &str, route: &str, status: &str, seconds: f64) {
         self.inner
             .http_requests
-            .with_label_values(&[method, route, &status.to_string()])
+            .with_label_values(&[method, route, status])
             .inc();
         self.inner
             .http_seconds

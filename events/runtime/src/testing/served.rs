@@ -11,8 +11,8 @@ use reqwest::StatusCode;
 use serde_json::Value;
 
 use super::TestDatabase;
-use crate::db::{self, Db, Engine, Migrations};
-use crate::projection::{Current, LiveDb};
+use crate::db::{self, Db, Engine};
+use crate::projection::{Current, LiveDb, Projection};
 
 /// The query API on `base`, and the database under it; everything stops when it is dropped.
 #[derive(Debug)]
@@ -27,19 +27,17 @@ pub struct ServedQueries {
 }
 
 impl ServedQueries {
-    /// Serves the router `api` builds over a fresh `engine` database migrated with
-    /// `migrations`, read as the live version of consumer group `group`.
-    pub async fn start(
+    /// Serves the router `api` builds over a fresh `engine` database of read model `P` (its
+    /// migrations run), read as its live version.
+    pub async fn start<P: Projection>(
         engine: Engine,
-        migrations: Migrations,
-        group: &str,
         api: impl FnOnce(LiveDb) -> Router,
     ) -> anyhow::Result<Self> {
         let database = TestDatabase::create(engine).await?;
-        let writer = db::connect_component(&database.url, migrations).await?;
+        let writer = db::connect_component(&database.url, P::migrations()).await?;
         let live = LiveDb::new(Current {
             db: db::readers(&writer, &database.url).await?,
-            group: group.to_owned(),
+            group: P::NAME.to_owned(),
         });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let base = format!("http://{}", listener.local_addr()?);

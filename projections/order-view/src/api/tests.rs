@@ -19,42 +19,23 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use super::{App, router};
+use crate::ReadModel;
 use crate::projector::Projector;
 
-/// The API on a free port over a fresh database (see [`ServedQueries`]), with what these tests
-/// do to it.
-struct Served(ServedQueries);
-
-impl std::ops::Deref for Served {
-    type Target = ServedQueries;
-
-    fn deref(&self) -> &ServedQueries {
-        &self.0
-    }
+/// The query API on a free port over a fresh database (see [`ServedQueries`]).
+async fn serve(engine: Engine) -> anyhow::Result<ServedQueries> {
+    let wait_max = Duration::from_secs(5);
+    ServedQueries::start::<ReadModel>(engine, |live| router(App { live, wait_max })).await
 }
 
-impl Served {
-    async fn start(engine: Engine) -> anyhow::Result<Self> {
-        let api = |live| {
-            router(App {
-                live,
-                wait_max: Duration::from_secs(5),
-            })
-        };
-        let served = ServedQueries::start(engine, crate::migrations(), crate::NAME, api).await?;
-        Ok(Self(served))
-    }
-
-    /// Applies `events` in order, each in its own transaction.
-    async fn apply(&self, events: &[Decoded]) -> anyhow::Result<()> {
-        let events: Vec<&Decoded> = events.iter().collect();
-        let projector = Projector {
-            engine: self.writer.engine,
-        };
-        apply_in_order(&projector, &self.writer, &events, "orders").await
-    }
+/// Applies `events` in order, each in its own transaction.
+async fn apply(served: &ServedQueries, events: &[Decoded]) -> anyhow::Result<()> {
+    let events: Vec<&Decoded> = events.iter().collect();
+    let projector = Projector {
+        engine: served.writer.engine,
+    };
+    apply_in_order(&projector, &served.writer, &events, "orders").await
 }
-
 fn at(seconds: i64) -> DateTime<Utc> {
     Utc.timestamp_opt(1_700_000_000 + seconds, 0).unwrap()
 }
@@ -170,7 +151,7 @@ const READERS: usize = 3;
 async fn an_order_read_while_its_saga_is_applied_always_agrees_with_its_timeline(
     engine: Engine,
 ) -> anyhow::Result<()> {
-    let served = Served::start(engine).await?;
+    let served = serve(engine).await?;
     let orders: Arc<Vec<Uuid>> = Arc::new((0..ORDERS).map(|_| Uuid::now_v7()).collect());
     let read = Arc::clone(&orders);
     let Reads { answers, wrong } = served
@@ -182,7 +163,7 @@ async fn an_order_read_while_its_saga_is_applied_always_agrees_with_its_timeline
             |i| {
                 let events = saga(orders[i], i % 2 == 1);
                 let served = &served;
-                async move { served.apply(&events).await }
+                async move { apply(served, &events).await }
             },
         )
         .await?;

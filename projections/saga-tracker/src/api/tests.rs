@@ -18,41 +18,22 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use super::{App, router};
+use crate::ReadModel;
 use crate::projector::Projector;
 
-/// The API on a free port over a fresh database (see [`ServedQueries`]), with what these tests
-/// do to it.
-struct Served(ServedQueries);
-
-impl std::ops::Deref for Served {
-    type Target = ServedQueries;
-
-    fn deref(&self) -> &ServedQueries {
-        &self.0
-    }
+/// The query API on a free port over a fresh database (see [`ServedQueries`]).
+async fn serve(engine: Engine) -> anyhow::Result<ServedQueries> {
+    let wait_max = Duration::from_secs(5);
+    ServedQueries::start::<ReadModel>(engine, |live| router(App { live, wait_max })).await
 }
 
-impl Served {
-    async fn start(engine: Engine) -> anyhow::Result<Self> {
-        let api = |live| {
-            router(App {
-                live,
-                wait_max: Duration::from_secs(5),
-            })
-        };
-        let served = ServedQueries::start(engine, crate::migrations(), crate::NAME, api).await?;
-        Ok(Self(served))
-    }
-
-    /// Applies `events` in order, each in its own transaction.
-    async fn apply(&self, events: &[&Decoded]) -> anyhow::Result<()> {
-        let projector = Projector {
-            engine: self.writer.engine,
-        };
-        apply_in_order(&projector, &self.writer, events, "orders").await
-    }
+/// Applies `events` in order, each in its own transaction.
+async fn apply(served: &ServedQueries, events: &[&Decoded]) -> anyhow::Result<()> {
+    let projector = Projector {
+        engine: served.writer.engine,
+    };
+    apply_in_order(&projector, &served.writer, events, "orders").await
 }
-
 fn at(seconds: i64) -> DateTime<Utc> {
     Utc.timestamp_opt(1_700_000_000 + seconds, 0).unwrap()
 }
@@ -130,13 +111,13 @@ fn ids(page: &Value) -> Vec<String> {
 async fn a_walk_lists_every_saga_once_however_their_steps_move_them(
     engine: Engine,
 ) -> anyhow::Result<()> {
-    let served = Served::start(engine).await?;
+    let served = serve(engine).await?;
     // Ten sagas, started a minute apart.
     let mut sagas: HashMap<String, Decoded> = HashMap::new();
     let mut at_start = Vec::new();
     for minute in 0..10 {
         let start = started(minute * 60);
-        served.apply(&[&start]).await?;
+        apply(&served, &[&start]).await?;
         at_start.push(start.envelope.correlation_id.to_string());
         sagas.insert(start.envelope.correlation_id.to_string(), start);
     }
@@ -155,11 +136,11 @@ async fn a_walk_lists_every_saga_once_however_their_steps_move_them(
             for id in [listed.first(), unlisted].into_iter().flatten() {
                 clock += 1;
                 let step = reserved(&sagas[id], clock);
-                served.apply(&[&step]).await?;
+                apply(&served, &[&step]).await?;
             }
             clock += 1;
             let start = started(clock);
-            served.apply(&[&start]).await?;
+            apply(&served, &[&start]).await?;
             sagas.insert(start.envelope.correlation_id.to_string(), start);
             match page["next_cursor"].as_str() {
                 Some(cursor) => path = format!("/sagas?limit=3{query}&cursor={cursor}"),
@@ -183,13 +164,13 @@ on_both_engines!(a_walk_lists_every_saga_once_however_their_steps_move_them);
 async fn the_longest_quiet_first_is_one_page_that_says_what_it_leaves_out(
     engine: Engine,
 ) -> anyhow::Result<()> {
-    let served = Served::start(engine).await?;
+    let served = serve(engine).await?;
     // Four sagas, started in this order; the first moves on last.
     let starts: Vec<Decoded> = (0..4).map(|minute| started(minute * 60)).collect();
     for start in &starts {
-        served.apply(&[start]).await?;
+        apply(&served, &[start]).await?;
     }
-    served.apply(&[&reserved(&starts[0], 1_000)]).await?;
+    apply(&served, &[&reserved(&starts[0], 1_000)]).await?;
     let id = |i: usize| starts[i].envelope.correlation_id.to_string();
 
     let quiet = served.ok("/sagas?sort=quiet&limit=3").await?;
@@ -284,7 +265,7 @@ const READERS: usize = 3;
 async fn a_saga_read_while_its_steps_are_applied_always_counts_the_steps_it_shows(
     engine: Engine,
 ) -> anyhow::Result<()> {
-    let served = Served::start(engine).await?;
+    let served = serve(engine).await?;
     let sagas: Vec<Vec<Decoded>> = (0..SAGAS).map(|i| confirmed_saga(i as i64 * 60)).collect();
     let ids: Arc<Vec<Uuid>> =
         Arc::new(sagas.iter().map(|s| s[0].envelope.correlation_id).collect());
@@ -298,7 +279,7 @@ async fn a_saga_read_while_its_steps_are_applied_always_counts_the_steps_it_show
             |i| {
                 let events: Vec<&Decoded> = sagas[i].iter().collect();
                 let served = &served;
-                async move { served.apply(&events).await }
+                async move { apply(served, &events).await }
             },
         )
         .await?;

@@ -16,61 +16,53 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use super::{App, router};
+use crate::ReadModel;
 use crate::projector::Projector;
 
-/// The API on a free port over a fresh database (see [`ServedQueries`]), with what these tests
-/// do to it.
-struct Served(ServedQueries);
-
-impl std::ops::Deref for Served {
-    type Target = ServedQueries;
-
-    fn deref(&self) -> &ServedQueries {
-        &self.0
-    }
+/// The query API on a free port over a fresh database (see [`ServedQueries`]).
+async fn serve(engine: Engine) -> anyhow::Result<ServedQueries> {
+    let wait_max = Duration::from_secs(5);
+    ServedQueries::start::<ReadModel>(engine, |live| router(App { live, wait_max })).await
 }
 
-impl Served {
-    async fn start(engine: Engine) -> anyhow::Result<Self> {
-        let api = |live| {
-            router(App {
-                live,
-                wait_max: Duration::from_secs(5),
-            })
-        };
-        let served = ServedQueries::start(engine, crate::migrations(), crate::NAME, api).await?;
-        Ok(Self(served))
-    }
-
-    /// Counts a sale of `quantity` of `product` at `unit_cents` euros: the order's creation
-    /// and its confirmation, each in its own transaction.
-    async fn sell(&self, product: Uuid, quantity: i32, unit_cents: i64) -> anyhow::Result<()> {
-        let order_id = Uuid::now_v7();
-        let price = Money::new(unit_cents, Currency::EUR);
-        let created = decoded(OrderCreated {
-            order_id,
-            user_id: Uuid::from_u128(1),
-            lines: vec![OrderLine {
-                product_id: product,
-                quantity,
-                unit_price: price,
-            }],
-            total: Money::new(i64::from(quantity) * unit_cents, Currency::EUR),
-            payment_token: None,
-            created_at: may_first(),
-        });
-        let confirmed = decoded(OrderConfirmed {
-            order_id,
-            payment_id: Uuid::now_v7(),
-            confirmed_at: may_first(),
-        });
-        let projector = Projector {
-            engine: self.writer.engine,
-        };
-        apply_in_order(&projector, &self.writer, &[&created, &confirmed], "orders").await
-    }
+/// Counts a sale of `quantity` of `product` at `unit_cents` euros: the order's creation
+/// and its confirmation, each in its own transaction.
+async fn sell(
+    served: &ServedQueries,
+    product: Uuid,
+    quantity: i32,
+    unit_cents: i64,
+) -> anyhow::Result<()> {
+    let order_id = Uuid::now_v7();
+    let price = Money::new(unit_cents, Currency::EUR);
+    let created = decoded(OrderCreated {
+        order_id,
+        user_id: Uuid::from_u128(1),
+        lines: vec![OrderLine {
+            product_id: product,
+            quantity,
+            unit_price: price,
+        }],
+        total: Money::new(i64::from(quantity) * unit_cents, Currency::EUR),
+        payment_token: None,
+        created_at: may_first(),
+    });
+    let confirmed = decoded(OrderConfirmed {
+        order_id,
+        payment_id: Uuid::now_v7(),
+        confirmed_at: may_first(),
+    });
+    let projector = Projector {
+        engine: served.writer.engine,
+    };
+    apply_in_order(
+        &projector,
+        &served.writer,
+        &[&created, &confirmed],
+        "orders",
+    )
+    .await
 }
-
 fn may_first() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2024, 5, 1, 10, 0, 0).unwrap()
 }
@@ -130,7 +122,7 @@ const READERS: usize = 3;
 async fn a_ranking_read_while_sales_are_counted_is_the_figures_of_one_instant(
     engine: Engine,
 ) -> anyhow::Result<()> {
-    let served = Served::start(engine).await?;
+    let served = serve(engine).await?;
     let products: Vec<Uuid> = (0..PRODUCTS).map(|_| Uuid::now_v7()).collect();
     let prices: Arc<HashMap<String, i64>> = Arc::new(
         products
@@ -151,9 +143,7 @@ async fn a_ranking_read_while_sales_are_counted_is_the_figures_of_one_instant(
                 let (served, prices) = (&served, &prices);
                 async move {
                     let quantity = i32::try_from(sale % 3 + 1)?;
-                    served
-                        .sell(product, quantity, prices[&product.to_string()])
-                        .await
+                    sell(served, product, quantity, prices[&product.to_string()]).await
                 }
             },
         )
@@ -176,11 +166,11 @@ on_both_engines!(a_ranking_read_while_sales_are_counted_is_the_figures_of_one_in
 async fn a_ranking_is_the_top_limit_says_whether_more_sold_and_takes_no_cursor(
     engine: Engine,
 ) -> anyhow::Result<()> {
-    let served = Served::start(engine).await?;
+    let served = serve(engine).await?;
     // Three products selling 3, 2 and 1 units.
     let products: Vec<Uuid> = (0..3).map(|_| Uuid::now_v7()).collect();
     for (product, units) in products.iter().zip([3, 2, 1]) {
-        served.sell(*product, units, 100).await?;
+        sell(&served, *product, units, 100).await?;
     }
     let expected: Vec<String> = products.iter().map(Uuid::to_string).collect();
 
